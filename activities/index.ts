@@ -1,0 +1,2 @@
+/** Every activity the worker registers, grouped by stage. */
+export * from './smoke.js';

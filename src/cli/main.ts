@@ -1,0 +1,82 @@
+/**
+ * ferry's command line. `ferry --help` lists the commands; docs/cli.md
+ * describes each one.
+ */
+import { Command } from 'commander';
+import { loadConfig } from '../config.js';
+import { parsePartNames, stackDown, stackStatus, stackUp, StackError } from '../stack/stack.js';
+import { runSmoke } from './smoke.js';
+
+const say = (line: string) => console.log(`ferry ${line}`);
+
+async function up(parts: string[]): Promise<void> {
+  const started = Date.now();
+  await stackUp(parsePartNames(parts), (line) => say(`stack: ${line}`));
+  say(`stack: ready in ${((Date.now() - started) / 1000).toFixed(1)} s; Temporal Web UI at ${loadConfig().temporal.uiUrl}`);
+}
+
+export function buildProgram(): Command {
+  const program = new Command('ferry')
+    .description('Near-zero-downtime migrations from MySQL to DynamoDB, and data-lake feeds, orchestrated by Temporal.')
+    .showHelpAfterError();
+
+  const stack = program.command('stack').description('the local stand-ins for Temporal, MySQL, DynamoDB, Kinesis and S3, on 127.0.0.1');
+  stack
+    .command('up')
+    .argument('[parts...]', 'parts to start: temporal, mysql, dynamodb, kinesis, s3 (default: all)')
+    .description('install (first run only, cached) and start the local stack; reuses parts already running')
+    .action(up);
+  stack
+    .command('down')
+    .argument('[parts...]', 'parts to stop (default: all)')
+    .description('stop the local stack; its data stays under .stack/ for the next `up`')
+    .action(async (parts: string[]) => stackDown(parsePartNames(parts), (line) => say(`stack: ${line}`)));
+  stack
+    .command('status')
+    .description('show which parts run, whether they answer, and where their logs are')
+    .action(async () => {
+      const states = await stackStatus();
+      for (const s of states) {
+        const state = s.healthy ? 'healthy' : s.running ? 'running, not answering' : 'stopped';
+        console.log(`${s.name.padEnd(9)} ${state.padEnd(23)} ${s.pid ? `pid ${s.pid}`.padEnd(11) : ''.padEnd(11)} ${s.address}\n${''.padEnd(9)} log: ${s.logFile}`);
+      }
+      if (!states.every((s) => s.healthy)) process.exitCode = 3;
+    });
+
+  program
+    .command('worker')
+    .description('run a ferry worker on the task queue (FERRY_TASK_QUEUE) until interrupted')
+    .action(async () => {
+      const { createWorker } = await import('../../worker/main.js');
+      const config = loadConfig();
+      const worker = await createWorker(config);
+      say(`worker: task queue ${config.temporal.taskQueue} on ${config.temporal.address}`);
+      await worker.run();
+    });
+
+  program
+    .command('smoke')
+    .description('run the smoke workflow: one round trip through MySQL, DuckDB + S3, DynamoDB and Kinesis')
+    .option('--no-embedded-worker', 'rely on workers already polling the task queue instead of starting one in this process')
+    .action(async (options: { embeddedWorker: boolean }) => {
+      await runSmoke({ embeddedWorker: options.embeddedWorker, say });
+    });
+
+  program
+    .command('demo')
+    .description('bring the local stack up and run the demo job against it, printing where to watch it')
+    .action(async () => {
+      await up([]);
+      await runSmoke({ embeddedWorker: true, say });
+    });
+
+  return program;
+}
+
+buildProgram()
+  .parseAsync(process.argv)
+  .catch((err: unknown) => {
+    if (err instanceof StackError) console.error(`ferry stack: ${err.message}`);
+    else console.error(`ferry: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  });

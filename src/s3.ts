@@ -1,0 +1,45 @@
+/**
+ * Moving staged files between local disk and S3, streamed in both directions so
+ * memory does not grow with file size. The one upload path: multipart through
+ * @aws-sdk/lib-storage.
+ */
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import fs from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+
+/** Parts smaller than 5 MiB are rejected by S3 (except the last one). */
+export const PART_SIZE_BYTES = 8 * 1024 * 1024;
+
+export interface UploadedObject {
+  bucket: string;
+  key: string;
+  bytes: number;
+  /** How many parts the multipart upload used (1 means a single PUT). */
+  parts: number;
+}
+
+export async function uploadFile(s3: S3Client, bucket: string, key: string, file: string, partSize = PART_SIZE_BYTES): Promise<UploadedObject> {
+  const bytes = fs.statSync(file).size;
+  const upload = new Upload({
+    client: s3,
+    params: { Bucket: bucket, Key: key, Body: fs.createReadStream(file) },
+    partSize,
+    queueSize: 4,
+    leavePartsOnError: false,
+  });
+  const partNumbers = new Set<number>();
+  upload.on('httpUploadProgress', (p) => {
+    if (p.part !== undefined) partNumbers.add(p.part);
+  });
+  await upload.done();
+  return { bucket, key, bytes, parts: Math.max(1, partNumbers.size) };
+}
+
+export async function downloadFile(s3: S3Client, bucket: string, key: string, file: string): Promise<number> {
+  const response = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  if (!response.Body) throw new Error(`s3://${bucket}/${key} has no body`);
+  await pipeline(response.Body as Readable, fs.createWriteStream(file));
+  return fs.statSync(file).size;
+}

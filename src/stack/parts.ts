@@ -1,0 +1,262 @@
+/**
+ * The five parts of the local stack: how each is installed, started, checked
+ * and prepared. All of them bind to 127.0.0.1; state lives under the stack
+ * folder, binaries in the per-user cache.
+ */
+import { CreateBucketCommand, HeadBucketCommand, ListBucketsCommand } from '@aws-sdk/client-s3';
+import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { ListStreamsCommand } from '@aws-sdk/client-kinesis';
+import { Connection } from '@temporalio/client';
+import { createRequire } from 'node:module';
+import fs from 'node:fs';
+import path from 'node:path';
+import mysql from 'mysql2/promise';
+import { dynamoClient, kinesisClient, s3Client } from '../aws.js';
+import { LOCAL_CREDENTIALS, LOOPBACK, type FerryConfig, type StackPorts } from '../config.js';
+import { FERRY_SEARCH_ATTRIBUTES } from '../searchAttributes.js';
+import { ensureDebianPackages, ensureDynamoDbLocal, ensureTemporalCli, ensureVersitygw, runCommand, type Progress } from './install.js';
+import { serviceFiles, type ServiceDefinition } from './service.js';
+
+export const PART_NAMES = ['temporal', 'mysql', 'dynamodb', 'kinesis', 's3'] as const;
+export type PartName = (typeof PART_NAMES)[number];
+
+export interface StackContext {
+  config: FerryConfig;
+  ports: StackPorts;
+  progress: Progress;
+}
+
+export interface Part {
+  name: PartName;
+  /** Installs what the part runs (idempotent, cached) and describes the service. */
+  prepare(ctx: StackContext): Promise<ServiceDefinition>;
+  /** Idempotent setup once the service is healthy: users, buckets. */
+  afterStart?(ctx: StackContext): Promise<void>;
+  /** What an operator needs to reach the part. */
+  describe(ctx: StackContext): string;
+}
+
+const ASSETS = path.join(path.dirname(new URL(import.meta.url).pathname), 'assets');
+
+function installLog(ctx: StackContext, name: string): string {
+  const { logFile } = serviceFiles(ctx.config.stackDir, name);
+  fs.mkdirSync(path.dirname(logFile), { recursive: true });
+  return logFile;
+}
+
+const temporal: Part = {
+  name: 'temporal',
+  async prepare(ctx) {
+    const binary = await ensureTemporalCli(ctx.config.cacheDir, ctx.progress, installLog(ctx, 'temporal'));
+    const { dir } = serviceFiles(ctx.config.stackDir, 'temporal');
+    const attributes = Object.entries(FERRY_SEARCH_ATTRIBUTES).flatMap(([name, type]) => ['--search-attribute', `${name}=${type}`]);
+    return {
+      name: 'temporal',
+      ports: [ctx.ports.temporal, ctx.ports.temporalUi],
+      command: binary,
+      args: [
+        'server', 'start-dev',
+        '--ip', LOOPBACK,
+        '--port', String(ctx.ports.temporal),
+        '--ui-ip', LOOPBACK,
+        '--ui-port', String(ctx.ports.temporalUi),
+        '--db-filename', path.join(dir, 'temporal.db'),
+        '--log-level', 'warn',
+        ...attributes,
+      ],
+      healthy: () => temporalHealthy(`${LOOPBACK}:${ctx.ports.temporal}`),
+      startTimeoutMs: 60_000,
+    };
+  },
+  describe: (ctx) => `gRPC ${LOOPBACK}:${ctx.ports.temporal}, Web UI http://${LOOPBACK}:${ctx.ports.temporalUi}`,
+};
+
+async function temporalHealthy(address: string): Promise<boolean> {
+  const connection = await Connection.connect({ address, connectTimeout: 1_000 });
+  try {
+    const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace: 'default' });
+    return Object.keys(FERRY_SEARCH_ATTRIBUTES).every((name) => customAttributes?.[name] !== undefined);
+  } finally {
+    await connection.close();
+  }
+}
+
+function mysqlSocket(ctx: StackContext): string {
+  const inStack = path.join(serviceFiles(ctx.config.stackDir, 'mysql').dir, 'mysqld.sock');
+  // Unix socket paths are limited to 107 bytes; deep clones fall back to /tmp.
+  return inStack.length < 100 ? inStack : `/tmp/ferry-mysql-${ctx.ports.mysql}.sock`;
+}
+
+const mysqlPart: Part = {
+  name: 'mysql',
+  async prepare(ctx) {
+    const log = installLog(ctx, 'mysql');
+    await ensureDebianPackages('mysql', ['mariadbd', 'mariadb-install-db', 'mariadb', 'mariadb-admin'], ['mariadb-server', 'mariadb-client'], ctx.progress, log);
+    const { dir } = serviceFiles(ctx.config.stackDir, 'mysql');
+    const dataDir = path.join(dir, 'data');
+    if (!fs.existsSync(path.join(dataDir, 'mysql'))) {
+      ctx.progress('mysql: initialising a MariaDB data directory');
+      fs.mkdirSync(dataDir, { recursive: true });
+      await runCommand('mysql', 'mariadb-install-db', ['--no-defaults', `--datadir=${dataDir}`, '--user=root', '--auth-root-authentication-method=socket', '--skip-test-db'], { logFile: log });
+    }
+    const socket = mysqlSocket(ctx);
+    return {
+      name: 'mysql',
+      ports: [ctx.ports.mysql],
+      command: fs.existsSync('/usr/sbin/mariadbd') ? '/usr/sbin/mariadbd' : 'mariadbd',
+      args: [
+        '--no-defaults',
+        `--datadir=${dataDir}`,
+        `--port=${ctx.ports.mysql}`,
+        `--bind-address=${LOOPBACK}`,
+        `--socket=${socket}`,
+        `--pid-file=${path.join(dir, 'mariadbd.pid')}`,
+        '--user=root',
+        '--skip-name-resolve',
+        // MariaDB 10.11 still defaults to latin1; ferry moves any UTF-8 text.
+        '--character-set-server=utf8mb4',
+        '--collation-server=utf8mb4_unicode_ci',
+        // What change capture needs: a row-based binlog with full row images.
+        `--log-bin=${path.join(dir, 'binlog')}`,
+        '--binlog-format=ROW',
+        '--binlog-row-image=FULL',
+        '--server-id=1',
+        '--max-connections=500',
+        '--innodb-buffer-pool-size=512M',
+        // A throwaway local database: trade crash durability for speed.
+        '--innodb-flush-log-at-trx-commit=2',
+        '--sync-binlog=0',
+      ],
+      healthy: async () => {
+        await runCommand('mysql', 'mariadb-admin', ['--no-defaults', `--socket=${socket}`, '-uroot', 'ping']);
+        return true;
+      },
+      startTimeoutMs: 60_000,
+    };
+  },
+  async afterStart(ctx) {
+    const url = new URL(ctx.config.mysqlUrl);
+    const user = decodeURIComponent(url.username);
+    const password = decodeURIComponent(url.password);
+    const database = url.pathname.replace(/^\//, '') || 'ferry';
+    const quote = (s: string) => `'${s.replace(/'/g, "''")}'`;
+    const sql = ['%', 'localhost']
+      .flatMap((host) => [
+        `CREATE USER IF NOT EXISTS ${quote(user)}@${quote(host)} IDENTIFIED BY ${quote(password)}`,
+        // ALL includes what capture needs (REPLICATION SLAVE, BINLOG MONITOR) and what the cutover freeze needs.
+        `GRANT ALL PRIVILEGES ON *.* TO ${quote(user)}@${quote(host)} WITH GRANT OPTION`,
+      ])
+      .concat([`CREATE DATABASE IF NOT EXISTS \`${database.replace(/`/g, '')}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`])
+      .join(';\n');
+    await runCommand('mysql', 'mariadb', ['--no-defaults', `--socket=${mysqlSocket(ctx)}`, '-uroot', '-e', sql]);
+    const connection = await mysql.createConnection(ctx.config.mysqlUrl);
+    await connection.end();
+  },
+  describe: (ctx) => `${LOOPBACK}:${ctx.ports.mysql} (MariaDB, row-based binlog), ${ctx.config.mysqlUrl.replace(/:[^:@/]*@/, ':***@')}`,
+};
+
+const dynamodb: Part = {
+  name: 'dynamodb',
+  async prepare(ctx) {
+    const home = await ensureDynamoDbLocal(ctx.config.cacheDir, ctx.progress, installLog(ctx, 'dynamodb'));
+    const { dir } = serviceFiles(ctx.config.stackDir, 'dynamodb');
+    const client = dynamoClient(ctx.config.aws);
+    return {
+      name: 'dynamodb',
+      ports: [ctx.ports.dynamodb],
+      command: 'java',
+      args: [
+        '-Xmx2g',
+        `-Djava.library.path=${path.join(home, 'lib')}`,
+        '-cp', `${home}:${path.join(home, 'lib', '*')}`,
+        'LoopbackDynamoDBLocal',
+        '-port', String(ctx.ports.dynamodb),
+        '-dbPath', dir,
+        '-sharedDb',
+        '-disableTelemetry',
+      ],
+      healthy: async () => {
+        await client.send(new ListTablesCommand({ Limit: 1 }));
+        return true;
+      },
+      startTimeoutMs: 60_000,
+    };
+  },
+  describe: (ctx) => `http://${LOOPBACK}:${ctx.ports.dynamodb} (DynamoDB Local)`,
+};
+
+const kinesis: Part = {
+  name: 'kinesis',
+  async prepare(ctx) {
+    const require = createRequire(import.meta.url);
+    const main = require.resolve('kinesis-local/main.js');
+    const { dir } = serviceFiles(ctx.config.stackDir, 'kinesis');
+    const client = kinesisClient(ctx.config.aws);
+    return {
+      name: 'kinesis',
+      ports: [ctx.ports.kinesis, ctx.ports.kinesisTls],
+      command: process.execPath,
+      args: ['--require', path.join(ASSETS, 'kinesis-loopback.cjs'), main],
+      env: {
+        KINESIS_MOCK_PLAIN_PORT: String(ctx.ports.kinesis),
+        KINESIS_MOCK_TLS_PORT: String(ctx.ports.kinesisTls),
+        KINESIS_MOCK_CERT_PATH: path.join(path.dirname(main), 'server.json'),
+        FERRY_BIND_HOST: LOOPBACK,
+        AWS_REGION: ctx.config.aws.region,
+        SHOULD_PERSIST_DATA: 'true',
+        PERSIST_PATH: dir,
+        LOG_LEVEL: 'WARN',
+      },
+      healthy: async () => {
+        await client.send(new ListStreamsCommand({ Limit: 1 }));
+        return true;
+      },
+      startTimeoutMs: 60_000,
+    };
+  },
+  describe: (ctx) => `http://${LOOPBACK}:${ctx.ports.kinesis} (kinesis-mock)`,
+};
+
+const s3: Part = {
+  name: 's3',
+  async prepare(ctx) {
+    const binary = await ensureVersitygw(ctx.config.cacheDir, ctx.progress, installLog(ctx, 's3'));
+    const { dir } = serviceFiles(ctx.config.stackDir, 's3');
+    const dataDir = path.join(dir, 'data');
+    const metaDir = path.join(dir, 'meta');
+    fs.mkdirSync(dataDir, { recursive: true });
+    fs.mkdirSync(metaDir, { recursive: true });
+    const client = s3Client(ctx.config.aws);
+    return {
+      name: 's3',
+      ports: [ctx.ports.s3],
+      command: binary,
+      args: [
+        '--port', `${LOOPBACK}:${ctx.ports.s3}`,
+        '--access', LOCAL_CREDENTIALS.accessKeyId,
+        '--secret', LOCAL_CREDENTIALS.secretAccessKey,
+        '--region', ctx.config.aws.region,
+        '--quiet',
+        // Metadata in a side folder: works on filesystems without user xattrs.
+        'posix', '--sidecar', metaDir, dataDir,
+      ],
+      healthy: async () => {
+        await client.send(new ListBucketsCommand({}));
+        return true;
+      },
+      startTimeoutMs: 30_000,
+    };
+  },
+  async afterStart(ctx) {
+    const client = s3Client(ctx.config.aws);
+    const Bucket = ctx.config.stagingBucket;
+    try {
+      await client.send(new HeadBucketCommand({ Bucket }));
+    } catch {
+      await client.send(new CreateBucketCommand({ Bucket }));
+    }
+  },
+  describe: (ctx) => `http://${LOOPBACK}:${ctx.ports.s3} (versitygw), staging bucket ${ctx.config.stagingBucket}`,
+};
+
+export const PARTS: Record<PartName, Part> = { temporal, mysql: mysqlPart, dynamodb, kinesis, s3 };

@@ -1,0 +1,183 @@
+/**
+ * Starting, checking and stopping one background service of the local stack.
+ * Each service runs detached in its own process group, writes to its own log
+ * file, and is tracked by a pid file, so `ferry stack up` run twice reuses what
+ * already runs and `ferry stack down` stops exactly what `up` started.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LOOPBACK } from '../config.js';
+
+export class StackError extends Error {
+  constructor(
+    readonly part: string,
+    reason: string,
+    readonly logFile?: string,
+  ) {
+    super(`${part}: ${reason}${logFile ? `\n  log: ${logFile}${logTail(logFile)}` : ''}`);
+    this.name = 'StackError';
+  }
+}
+
+function logTail(logFile: string, lines = 15): string {
+  try {
+    const tail = fs.readFileSync(logFile, 'utf8').trimEnd().split('\n').slice(-lines);
+    return tail.length && tail[0] !== '' ? `\n  last lines of the log:\n${tail.map((l) => `    | ${l}`).join('\n')}` : '';
+  } catch {
+    return '';
+  }
+}
+
+export interface ServiceDefinition {
+  /** The part's name as the operator knows it: temporal, mysql, dynamodb, kinesis, s3. */
+  name: string;
+  /** Ports the service must own on 127.0.0.1. */
+  ports: number[];
+  command: string;
+  args: string[];
+  env?: Record<string, string>;
+  cwd?: string;
+  /** Resolves true once the service answers real requests. */
+  healthy: () => Promise<boolean>;
+  startTimeoutMs: number;
+}
+
+export interface ServiceState {
+  name: string;
+  pid?: number;
+  running: boolean;
+  healthy: boolean;
+  logFile: string;
+}
+
+export function serviceFiles(stackDir: string, name: string) {
+  const dir = path.join(stackDir, name);
+  return { dir, pidFile: path.join(dir, `${name}.pid`), logFile: path.join(stackDir, 'logs', `${name}.log`) };
+}
+
+function readPid(pidFile: string): number | undefined {
+  try {
+    const pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** True when something already accepts or holds the port on the loopback address. */
+export function portTaken(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.createServer();
+    probe.once('error', () => resolve(true));
+    probe.listen({ port, host: LOOPBACK, exclusive: true }, () => probe.close(() => resolve(false)));
+  });
+}
+
+async function healthyNow(def: ServiceDefinition): Promise<boolean> {
+  try {
+    return await def.healthy();
+  } catch {
+    return false;
+  }
+}
+
+/** Starts the service unless it already runs; resolves once it is healthy. */
+export async function startService(stackDir: string, def: ServiceDefinition): Promise<'started' | 'reused'> {
+  const { dir, pidFile, logFile } = serviceFiles(stackDir, def.name);
+  fs.mkdirSync(dir, { recursive: true });
+  fs.mkdirSync(path.dirname(logFile), { recursive: true });
+
+  const existing = readPid(pidFile);
+  if (existing !== undefined && alive(existing)) {
+    await waitHealthy(def, existing, logFile);
+    return 'reused';
+  }
+  fs.rmSync(pidFile, { force: true });
+
+  for (const port of def.ports) {
+    if (await portTaken(port)) {
+      throw new StackError(
+        def.name,
+        `port ${LOOPBACK}:${port} is already in use by another process. ` +
+          `Stop that process (see \`ss -ltnp 'sport = :${port}'\`) or give ferry another port through its FERRY_*_PORT variable (docs/configuration.md).`,
+        logFile,
+      );
+    }
+  }
+
+  const log = fs.openSync(logFile, 'a');
+  fs.writeSync(log, `\n--- ferry stack: starting ${def.name} at ${new Date().toISOString()}: ${def.command} ${def.args.join(' ')}\n`);
+  const child = spawn(def.command, def.args, {
+    cwd: def.cwd ?? dir,
+    env: { ...process.env, ...def.env },
+    detached: true,
+    stdio: ['ignore', log, log],
+  });
+  fs.closeSync(log);
+  const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
+  child.unref();
+  if (child.pid === undefined) {
+    throw new StackError(def.name, `could not run ${def.command}: ${(await spawnError).message}`, logFile);
+  }
+  fs.writeFileSync(pidFile, String(child.pid));
+  await waitHealthy(def, child.pid, logFile);
+  return 'started';
+}
+
+async function waitHealthy(def: ServiceDefinition, pid: number, logFile: string): Promise<void> {
+  const deadline = Date.now() + def.startTimeoutMs;
+  while (Date.now() < deadline) {
+    if (await healthyNow(def)) return;
+    if (!alive(pid)) {
+      throw new StackError(def.name, `the process (pid ${pid}) exited before it became healthy`, logFile);
+    }
+    await sleep(300);
+  }
+  await stopPid(pid);
+  throw new StackError(def.name, `not healthy after ${Math.round(def.startTimeoutMs / 1000)} s; stopped it`, logFile);
+}
+
+async function stopPid(pid: number): Promise<void> {
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(-pid, sig); // the whole process group: wrappers and their children
+    } catch {
+      try {
+        process.kill(pid, sig);
+      } catch {
+        /* already gone */
+      }
+    }
+  };
+  signal('SIGTERM');
+  for (let i = 0; i < 50 && alive(pid); i++) await sleep(200);
+  if (alive(pid)) signal('SIGKILL');
+}
+
+export async function stopService(stackDir: string, name: string): Promise<boolean> {
+  const { pidFile } = serviceFiles(stackDir, name);
+  const pid = readPid(pidFile);
+  fs.rmSync(pidFile, { force: true });
+  if (pid === undefined || !alive(pid)) return false;
+  await stopPid(pid);
+  return true;
+}
+
+export async function serviceState(stackDir: string, def: ServiceDefinition): Promise<ServiceState> {
+  const { pidFile, logFile } = serviceFiles(stackDir, def.name);
+  const pid = readPid(pidFile);
+  const running = pid !== undefined && alive(pid);
+  return { name: def.name, pid: running ? pid : undefined, running, healthy: running && (await healthyNow(def)), logFile };
+}

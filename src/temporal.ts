@@ -1,0 +1,32 @@
+/**
+ * Connections to Temporal, from configuration: the local dev server by default,
+ * a real cluster or Temporal Cloud through TEMPORAL_* variables.
+ */
+import fs from 'node:fs';
+import { Client, Connection } from '@temporalio/client';
+import type { TLSConfig } from '@temporalio/client';
+import type { TemporalConfig } from './config.js';
+
+export function tlsOptions(temporal: TemporalConfig): TLSConfig | undefined {
+  if (!temporal.tls) return undefined;
+  if (temporal.tlsCertPath && temporal.tlsKeyPath) {
+    return { clientCertPair: { crt: fs.readFileSync(temporal.tlsCertPath), key: fs.readFileSync(temporal.tlsKeyPath) } };
+  }
+  return {};
+}
+
+export function connectionOptions(temporal: TemporalConfig) {
+  return { address: temporal.address, tls: tlsOptions(temporal), apiKey: temporal.apiKey };
+}
+
+export async function connectClient(temporal: TemporalConfig): Promise<Client> {
+  try {
+    const connection = await Connection.connect({ ...connectionOptions(temporal), connectTimeout: 10_000 });
+    return new Client({ connection, namespace: temporal.namespace });
+  } catch (err) {
+    throw new Error(
+      `cannot reach Temporal at ${temporal.address} (namespace ${temporal.namespace}): ${(err as Error).message}. ` +
+        'Start the local stack with `ferry stack up`, or set TEMPORAL_ADDRESS for a real cluster.',
+    );
+  }
+}

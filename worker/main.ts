@@ -1,0 +1,37 @@
+/**
+ * The ferry worker: registers every workflow and activity on the task queue.
+ * Configured from the environment (docs/configuration.md); run as many as you
+ * like on as many machines as you like: they share the task queue.
+ */
+import { NativeConnection, Worker } from '@temporalio/worker';
+import path from 'node:path';
+import * as activities from '../activities/index.js';
+import { loadConfig, projectRoot } from '../src/config.js';
+import { connectionOptions } from '../src/temporal.js';
+
+export async function createWorker(config = loadConfig()): Promise<Worker> {
+  const connection = await NativeConnection.connect(connectionOptions(config.temporal));
+  return Worker.create({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    workflowsPath: path.join(projectRoot(), 'workflows', 'index.ts'),
+    activities,
+    // Heartbeats are how a killed worker is noticed; keep them flowing promptly.
+    maxHeartbeatThrottleInterval: '5 seconds',
+  });
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const worker = await createWorker(config);
+  console.log(`ferry worker: task queue ${config.temporal.taskQueue} on ${config.temporal.address} (namespace ${config.temporal.namespace})`);
+  await worker.run();
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}
