@@ -91,20 +91,29 @@ export async function smokeParquetRoundTrip(row: SmokeRow): Promise<ParquetRound
 
 const SMOKE_TABLE = 'ferry_smoke';
 
+/** Creation that tolerates a concurrent smoke run having created the same thing first. */
+async function createIfAbsent(create: () => Promise<unknown>): Promise<void> {
+  try {
+    await create();
+  } catch (err) {
+    if ((err as Error).name !== 'ResourceInUseException') throw err;
+  }
+}
+
 export async function smokeDynamo(row: SmokeRow): Promise<SmokeRow> {
   const dynamo = dynamoClient(loadConfig().aws);
   try {
     await dynamo.send(new DescribeTableCommand({ TableName: SMOKE_TABLE }));
   } catch (err) {
     if (!(err instanceof ResourceNotFoundException)) throw err;
-    await dynamo.send(
+    await createIfAbsent(() => dynamo.send(
       new CreateTableCommand({
         TableName: SMOKE_TABLE,
         KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
         AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
         BillingMode: 'PAY_PER_REQUEST',
       }),
-    );
+    ));
   }
   await dynamo.send(new PutItemCommand({ TableName: SMOKE_TABLE, Item: { id: { S: row.id }, payload: { S: row.payload } } }));
   const got = await dynamo.send(new GetItemCommand({ TableName: SMOKE_TABLE, Key: { id: { S: row.id } }, ConsistentRead: true }));
@@ -120,7 +129,7 @@ export async function smokeKinesis(row: SmokeRow): Promise<{ sequenceNumber: str
     await kinesis.send(new DescribeStreamSummaryCommand({ StreamName: SMOKE_STREAM }));
   } catch (err) {
     if (!(err instanceof StreamNotFound)) throw err;
-    await kinesis.send(new CreateStreamCommand({ StreamName: SMOKE_STREAM, ShardCount: 1 }));
+    await createIfAbsent(() => kinesis.send(new CreateStreamCommand({ StreamName: SMOKE_STREAM, ShardCount: 1 })));
   }
   for (let i = 0; ; i++) {
     const { StreamDescriptionSummary } = await kinesis.send(new DescribeStreamSummaryCommand({ StreamName: SMOKE_STREAM }));

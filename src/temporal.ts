@@ -30,3 +30,16 @@ export async function connectClient(temporal: TemporalConfig): Promise<Client> {
     );
   }
 }
+
+/**
+ * The whole cause chain of a failed workflow or activity, one line per link,
+ * so an operator sees "table purchase has no primary key", not just
+ * "Workflow execution failed".
+ */
+export function describeFailure(err: unknown): string {
+  const lines: string[] = [];
+  for (let e: unknown = err; e instanceof Error && lines.length < 10; e = (e as Error & { cause?: unknown }).cause) {
+    if (e.message && !lines.includes(e.message)) lines.push(e.message);
+  }
+  return lines.length ? lines.join('\n  caused by: ') : String(err);
+}

@@ -3,13 +3,31 @@
  * Configured from the environment (docs/configuration.md); run as many as you
  * like on as many machines as you like: they share the task queue.
  */
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel } from '@temporalio/worker';
 import path from 'node:path';
 import * as activities from '../activities/index.js';
 import { loadConfig, projectRoot } from '../src/config.js';
 import { connectionOptions } from '../src/temporal.js';
 
+const LOG_LEVELS: LogLevel[] = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'];
+let runtimeInstalled = false;
+
+/**
+ * Sets the worker's log level (FERRY_LOG_LEVEL, default `fallback`) once per
+ * process, before the first worker or connection exists.
+ */
+export function installRuntime(fallback: LogLevel): void {
+  if (runtimeInstalled) return;
+  const wanted = (process.env.FERRY_LOG_LEVEL ?? fallback).toUpperCase() as LogLevel;
+  if (!LOG_LEVELS.includes(wanted)) {
+    throw new Error(`FERRY_LOG_LEVEL=${process.env.FERRY_LOG_LEVEL} is not a log level: use one of ${LOG_LEVELS.join(', ')}`);
+  }
+  Runtime.install({ logger: new DefaultLogger(wanted) });
+  runtimeInstalled = true;
+}
+
 export async function createWorker(config = loadConfig()): Promise<Worker> {
+  installRuntime('WARN');
   const connection = await NativeConnection.connect(connectionOptions(config.temporal));
   return Worker.create({
     connection,
@@ -23,6 +41,7 @@ export async function createWorker(config = loadConfig()): Promise<Worker> {
 }
 
 async function main(): Promise<void> {
+  installRuntime('INFO');
   const config = loadConfig();
   const worker = await createWorker(config);
   console.log(`ferry worker: task queue ${config.temporal.taskQueue} on ${config.temporal.address} (namespace ${config.temporal.namespace})`);

@@ -5,6 +5,7 @@
 import { Command } from 'commander';
 import { loadConfig } from '../config.js';
 import { parsePartNames, stackDown, stackStatus, stackUp, StackError } from '../stack/stack.js';
+import { describeFailure } from '../temporal.js';
 import { runSmoke } from './smoke.js';
 
 const say = (line: string) => console.log(`ferry ${line}`);
@@ -47,7 +48,8 @@ export function buildProgram(): Command {
     .command('worker')
     .description('run a ferry worker on the task queue (FERRY_TASK_QUEUE) until interrupted')
     .action(async () => {
-      const { createWorker } = await import('../../worker/main.js');
+      const { createWorker, installRuntime } = await import('../../worker/main.js');
+      installRuntime('INFO');
       const config = loadConfig();
       const worker = await createWorker(config);
       say(`worker: task queue ${config.temporal.taskQueue} on ${config.temporal.address}`);
@@ -76,7 +78,7 @@ export function buildProgram(): Command {
 buildProgram()
   .parseAsync(process.argv)
   .catch((err: unknown) => {
-    if (err instanceof StackError) console.error(`ferry stack: ${err.message}`);
-    else console.error(`ferry: ${err instanceof Error ? err.message : String(err)}`);
+    if (err instanceof StackError) console.error(`ferry ${err.message}`);
+    else console.error(`ferry: ${describeFailure(err)}`);
     process.exit(1);
   });

@@ -52,7 +52,10 @@ const temporal: Part = {
     const attributes = Object.entries(FERRY_SEARCH_ATTRIBUTES).flatMap(([name, type]) => ['--search-attribute', `${name}=${type}`]);
     return {
       name: 'temporal',
-      ports: [ctx.ports.temporal, ctx.ports.temporalUi],
+      ports: [
+        { port: ctx.ports.temporal, variable: 'FERRY_TEMPORAL_PORT' },
+        { port: ctx.ports.temporalUi, variable: 'FERRY_TEMPORAL_UI_PORT' },
+      ],
       command: binary,
       args: [
         'server', 'start-dev',
@@ -102,7 +105,7 @@ const mysqlPart: Part = {
     const socket = mysqlSocket(ctx);
     return {
       name: 'mysql',
-      ports: [ctx.ports.mysql],
+      ports: [{ port: ctx.ports.mysql, variable: 'FERRY_MYSQL_PORT' }],
       command: fs.existsSync('/usr/sbin/mariadbd') ? '/usr/sbin/mariadbd' : 'mariadbd',
       args: [
         '--no-defaults',
@@ -163,7 +166,7 @@ const dynamodb: Part = {
     const client = dynamoClient(ctx.config.aws);
     return {
       name: 'dynamodb',
-      ports: [ctx.ports.dynamodb],
+      ports: [{ port: ctx.ports.dynamodb, variable: 'FERRY_DYNAMODB_PORT' }],
       command: 'java',
       args: [
         '-Xmx2g',
@@ -194,7 +197,10 @@ const kinesis: Part = {
     const client = kinesisClient(ctx.config.aws);
     return {
       name: 'kinesis',
-      ports: [ctx.ports.kinesis, ctx.ports.kinesisTls],
+      ports: [
+        { port: ctx.ports.kinesis, variable: 'FERRY_KINESIS_PORT' },
+        { port: ctx.ports.kinesisTls, variable: 'FERRY_KINESIS_TLS_PORT' },
+      ],
       command: process.execPath,
       args: ['--require', path.join(ASSETS, 'kinesis-loopback.cjs'), main],
       env: {
@@ -229,7 +235,7 @@ const s3: Part = {
     const client = s3Client(ctx.config.aws);
     return {
       name: 's3',
-      ports: [ctx.ports.s3],
+      ports: [{ port: ctx.ports.s3, variable: 'FERRY_S3_PORT' }],
       command: binary,
       args: [
         '--port', `${LOOPBACK}:${ctx.ports.s3}`,

@@ -25,7 +25,7 @@ export class StackError extends Error {
 function logTail(logFile: string, lines = 15): string {
   try {
     const tail = fs.readFileSync(logFile, 'utf8').trimEnd().split('\n').slice(-lines);
-    return tail.length && tail[0] !== '' ? `\n  last lines of the log:\n${tail.map((l) => `    | ${l}`).join('\n')}` : '';
+    return tail.some((l) => l.trim() !== '') ? `\n  last lines of the log:\n${tail.map((l) => `    | ${l}`).join('\n')}` : '';
   } catch {
     return '';
   }
@@ -34,8 +34,8 @@ function logTail(logFile: string, lines = 15): string {
 export interface ServiceDefinition {
   /** The part's name as the operator knows it: temporal, mysql, dynamodb, kinesis, s3. */
   name: string;
-  /** Ports the service must own on 127.0.0.1. */
-  ports: number[];
+  /** Ports the service must own on 127.0.0.1, each with the variable that moves it. */
+  ports: { port: number; variable: string }[];
   command: string;
   args: string[];
   env?: Record<string, string>;
@@ -106,12 +106,12 @@ export async function startService(stackDir: string, def: ServiceDefinition): Pr
   }
   fs.rmSync(pidFile, { force: true });
 
-  for (const port of def.ports) {
+  for (const { port, variable } of def.ports) {
     if (await portTaken(port)) {
       throw new StackError(
         def.name,
         `port ${LOOPBACK}:${port} is already in use by another process. ` +
-          `Stop that process (see \`ss -ltnp 'sport = :${port}'\`) or give ferry another port through its FERRY_*_PORT variable (docs/configuration.md).`,
+          `Stop that process (\`ss -ltnp 'sport = :${port}'\` shows it) or move ${def.name} to a free port with ${variable}=<port> (docs/configuration.md).`,
         logFile,
       );
     }

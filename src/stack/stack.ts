@@ -13,7 +13,7 @@ export function parsePartNames(names: string[]): PartName[] {
   if (names.length === 0) return [...PART_NAMES];
   for (const name of names) {
     if (!(PART_NAMES as readonly string[]).includes(name)) {
-      throw new StackError(name, `is not a part of the stack; the parts are ${PART_NAMES.join(', ')}`);
+      throw new StackError('stack', `${name} is not a part of the stack; the parts are ${PART_NAMES.join(', ')}`);
     }
   }
   return names as PartName[];
@@ -47,7 +47,7 @@ export async function stackUp(names: PartName[] = [...PART_NAMES], progress: Pro
     r.status === 'rejected' ? [r.reason instanceof StackError ? r.reason.message : `${names[i]}: ${(r.reason as Error)?.stack ?? r.reason}`] : [],
   );
   if (failures.length) {
-    throw new StackError('stack', `${failures.length} part(s) could not start:\n${failures.map((f) => `- ${f}`).join('\n')}`);
+    throw new StackError('stack up', `${failures.length} of ${names.length} part(s) could not start:\n${failures.map((f) => `- ${f}`).join('\n')}`);
   }
   return results.map((r) => (r as PromiseFulfilledResult<PartStatus>).value);
 }
