@@ -1,0 +1,249 @@
+/**
+ * MySQL → staging (DuckDB/Parquet) → DynamoDB type mapping: one table, one
+ * implementation, used by the bulk path and by change events alike.
+ * docs/type-mapping.md is the same table in prose; keep them together.
+ */
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { jsonToAttributeValue, JsonSyntaxError } from './exactJson.js';
+
+export type ColumnFamily =
+  | 'integer'
+  | 'decimal'
+  | 'float'
+  | 'date'
+  | 'datetime'
+  | 'timestamp'
+  | 'time'
+  | 'year'
+  | 'text'
+  | 'binary'
+  | 'json'
+  | 'enum'
+  | 'set'
+  | 'bit';
+
+/** A source column as ferry understands it, read from information_schema.COLUMNS. */
+export interface SourceColumn {
+  name: string;
+  family: ColumnFamily;
+  /** MySQL's COLUMN_TYPE, e.g. `bigint(20) unsigned`, `decimal(38,10)`. */
+  mysqlType: string;
+  nullable: boolean;
+  unsigned: boolean;
+  /** DECIMAL precision and scale; BIT width; integer storage bytes. */
+  precision?: number;
+  scale?: number;
+}
+
+/** The information_schema.COLUMNS fields ferry reads. */
+export interface ColumnInfo {
+  COLUMN_NAME: string;
+  DATA_TYPE: string;
+  COLUMN_TYPE: string;
+  IS_NULLABLE: string;
+  NUMERIC_PRECISION: number | string | null;
+  NUMERIC_SCALE: number | string | null;
+}
+
+export class UnsupportedColumnError extends Error {}
+
+const FAMILIES: Record<string, ColumnFamily> = {
+  tinyint: 'integer', smallint: 'integer', mediumint: 'integer', int: 'integer', integer: 'integer', bigint: 'integer',
+  decimal: 'decimal', numeric: 'decimal',
+  float: 'float', double: 'float', real: 'float',
+  date: 'date', datetime: 'datetime', timestamp: 'timestamp', time: 'time', year: 'year',
+  char: 'text', varchar: 'text', tinytext: 'text', text: 'text', mediumtext: 'text', longtext: 'text',
+  binary: 'binary', varbinary: 'binary', tinyblob: 'binary', blob: 'binary', mediumblob: 'binary', longblob: 'binary',
+  json: 'json', enum: 'enum', set: 'set', bit: 'bit',
+};
+
+export function classifyColumn(table: string, info: ColumnInfo): SourceColumn {
+  const dataType = info.DATA_TYPE.toLowerCase();
+  let family = FAMILIES[dataType];
+  // MariaDB stores JSON as LONGTEXT with a json_valid() check.
+  if (family === 'text' && /json_valid/i.test(info.COLUMN_TYPE)) family = 'json';
+  if (!family) {
+    throw new UnsupportedColumnError(
+      `column ${table}.${info.COLUMN_NAME} has type ${info.COLUMN_TYPE}, which ferry cannot map to DynamoDB; ` +
+        `exclude it with "exclude-columns", or convert it in the source with a view`,
+    );
+  }
+  const number = (v: number | string | null) => (v === null ? undefined : Number(v));
+  return {
+    name: info.COLUMN_NAME,
+    family,
+    mysqlType: info.COLUMN_TYPE.toLowerCase(),
+    nullable: info.IS_NULLABLE === 'YES',
+    unsigned: /unsigned/i.test(info.COLUMN_TYPE),
+    precision: family === 'bit' ? Number(/\((\d+)\)/.exec(info.COLUMN_TYPE)?.[1] ?? 1) : number(info.NUMERIC_PRECISION),
+    scale: number(info.NUMERIC_SCALE),
+  };
+}
+
+/** DynamoDB numbers carry at most 38 significant digits. */
+export const DYNAMODB_MAX_DIGITS = 38;
+
+/**
+ * The DuckDB type a column is staged as in Parquet/CSV. Exact by construction:
+ * integers keep their width and sign, DECIMAL up to 38 digits stays DECIMAL
+ * (wider ones travel as text), and temporal values keep MySQL's own text so
+ * zero dates, TIME past 24 h and microseconds survive untouched.
+ */
+export function stagingType(column: SourceColumn): string {
+  switch (column.family) {
+    case 'integer': {
+      const base = /^(tinyint|smallint|mediumint|int|integer|bigint)/.exec(column.mysqlType)?.[1] ?? 'bigint';
+      const signed = { tinyint: 'TINYINT', smallint: 'SMALLINT', mediumint: 'INTEGER', int: 'INTEGER', integer: 'INTEGER', bigint: 'BIGINT' }[base]!;
+      return column.unsigned ? `U${signed}` : signed;
+    }
+    case 'decimal':
+      return (column.precision ?? 10) <= DYNAMODB_MAX_DIGITS ? `DECIMAL(${column.precision ?? 10},${column.scale ?? 0})` : 'VARCHAR';
+    case 'float':
+      return /^float/.test(column.mysqlType) ? 'FLOAT' : 'DOUBLE';
+    case 'year':
+      return 'SMALLINT';
+    case 'binary':
+      return 'BLOB';
+    case 'bit':
+      return 'UBIGINT';
+    default:
+      return 'VARCHAR';
+  }
+}
+
+/** A value as staged: what the exporter appends and the transformer reads back. */
+export type StagedValue = null | boolean | number | bigint | string | Uint8Array;
+
+export interface ConversionOptions {
+  /** `iso` (default): ISO-8601 strings; `epoch`: numbers of seconds since 1970-01-01 UTC. */
+  temporal: 'iso' | 'epoch';
+  /** `omit` (default): a NULL column becomes no attribute; `null`: the NULL attribute type. */
+  nulls: 'omit' | 'null';
+}
+
+export const DEFAULT_CONVERSION: ConversionOptions = { temporal: 'iso', nulls: 'omit' };
+
+/** A value DynamoDB cannot hold as mapped; the message names the column and the fix. */
+export class ConversionError extends Error {
+  constructor(
+    readonly column: string,
+    reason: string,
+  ) {
+    super(`column ${column}: ${reason}`);
+    this.name = 'ConversionError';
+  }
+}
+
+/** Normalises what the mysql2 driver returns (bigNumberStrings, dateStrings, jsonStrings) into a staged value. */
+export function fromMysql(column: SourceColumn, value: unknown): StagedValue {
+  if (value === null || value === undefined) return null;
+  switch (column.family) {
+    case 'integer':
+      return typeof value === 'number' && Number.isSafeInteger(value) ? value : BigInt(value as string | number);
+    case 'bit':
+      return bitsToBigInt(value as Uint8Array);
+    case 'year':
+    case 'float':
+      return Number(value);
+    case 'binary':
+      return value as Uint8Array;
+    default:
+      return typeof value === 'string' ? value : Buffer.isBuffer(value) ? value.toString('utf8') : String(value);
+  }
+}
+
+function bitsToBigInt(bytes: Uint8Array): bigint {
+  let n = 0n;
+  for (const byte of bytes) n = (n << 8n) | BigInt(byte);
+  return n;
+}
+
+/** Digits of a decimal string without sign, point, leading or trailing zeros: what DynamoDB counts. */
+export function significantDigits(decimal: string): number {
+  const digits = decimal.replace(/^[-+]/, '').replace(/e.*$/i, '').replace('.', '').replace(/^0+/, '');
+  return digits.replace(/0+$/, '').length;
+}
+
+function numberValue(column: SourceColumn, text: string): AttributeValue {
+  const digits = significantDigits(text);
+  if (digits > DYNAMODB_MAX_DIGITS) {
+    throw new ConversionError(
+      column.name,
+      `value ${text} has ${digits} significant digits; DynamoDB numbers hold at most ${DYNAMODB_MAX_DIGITS}. ` +
+        'Map the column to a string ("attribute-sub-type": "string") or round it in the source',
+    );
+  }
+  return { N: text };
+}
+
+/** MySQL's DATETIME/TIMESTAMP text → ISO-8601; TIMESTAMP is read in UTC, so it gets a Z. */
+function isoDateTime(text: string, utc: boolean): string {
+  return text.replace(' ', 'T') + (utc ? 'Z' : '');
+}
+
+function epochSeconds(column: SourceColumn, text: string): AttributeValue {
+  const m = /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?)?$/.exec(text);
+  if (!m || m[1] === '0000') throw new ConversionError(column.name, `value ${text} is not a date DynamoDB can hold as epoch seconds; use "temporal": "iso"`);
+  const ms = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4] ?? 0), Number(m[5] ?? 0), Number(m[6] ?? 0));
+  const whole = BigInt(ms / 1000);
+  const fraction = (m[7] ?? '').replace(/0+$/, '');
+  return { N: fraction ? `${whole}.${fraction}` : `${whole}` };
+}
+
+/**
+ * One staged value → one DynamoDB attribute value, or undefined for "no
+ * attribute" (NULL under the omit policy, an empty SET).
+ */
+export function toAttributeValue(column: SourceColumn, value: StagedValue, options: ConversionOptions = DEFAULT_CONVERSION): AttributeValue | undefined {
+  if (value === null) return options.nulls === 'null' ? { NULL: true } : undefined;
+  switch (column.family) {
+    case 'integer':
+    case 'year':
+      return { N: String(value) };
+    case 'decimal':
+      return numberValue(column, String(value));
+    case 'float': {
+      const n = Number(value);
+      if (!Number.isFinite(n)) throw new ConversionError(column.name, `value ${value} is not a finite number; DynamoDB numbers must be finite`);
+      return { N: String(n) };
+    }
+    case 'bit':
+      return column.precision === 1 ? { BOOL: BigInt(value as bigint | number) === 1n } : { N: String(value) };
+    case 'date':
+      if (options.temporal === 'epoch') return epochSeconds(column, String(value));
+      return { S: String(value) };
+    case 'datetime':
+    case 'timestamp':
+      if (options.temporal === 'epoch') return epochSeconds(column, String(value));
+      return { S: isoDateTime(String(value), column.family === 'timestamp') };
+    case 'time':
+      return { S: String(value) };
+    case 'binary':
+      return { B: value instanceof Uint8Array ? value : new TextEncoder().encode(String(value)) };
+    case 'json':
+      try {
+        return jsonToAttributeValue(String(value));
+      } catch (err) {
+        if (err instanceof JsonSyntaxError) throw new ConversionError(column.name, err.message);
+        throw err;
+      }
+    case 'set': {
+      const members = String(value) === '' ? [] : String(value).split(',');
+      if (members.length === 0) return options.nulls === 'null' ? { NULL: true } : undefined;
+      return { SS: members };
+    }
+    case 'text':
+    case 'enum':
+      return { S: String(value) };
+  }
+}
+
+/**
+ * The text of a staged value as `${column}` templates see it: integers and
+ * decimals in full, dates as MySQL writes them, bytes as base64.
+ */
+export function templateText(value: StagedValue): string {
+  if (value === null) return '';
+  if (value instanceof Uint8Array) return Buffer.from(value).toString('base64');
+  return String(value);
+}

@@ -1,0 +1,115 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { classifyColumn, ConversionError, fromMysql, significantDigits, stagingType, toAttributeValue, type ColumnInfo, type SourceColumn } from '../src/mapping/types.js';
+
+function column(columnType: string, dataType = columnType.replace(/\(.*$/, '').replace(/ .*$/, ''), precision: number | null = null, scale: number | null = null): SourceColumn {
+  const info: ColumnInfo = { COLUMN_NAME: 'c', DATA_TYPE: dataType, COLUMN_TYPE: columnType, IS_NULLABLE: 'YES', NUMERIC_PRECISION: precision, NUMERIC_SCALE: scale };
+  return classifyColumn('t', info);
+}
+
+const convert = (col: SourceColumn, raw: unknown, options?: Parameters<typeof toAttributeValue>[2]) => toAttributeValue(col, fromMysql(col, raw), options);
+
+test('integers of every width keep their extremes exactly, signed and unsigned', () => {
+  const cases: [string, string, string][] = [
+    ['tinyint(4)', '-128', 'TINYINT'],
+    ['tinyint(3) unsigned', '255', 'UTINYINT'],
+    ['smallint(6)', '-32768', 'SMALLINT'],
+    ['smallint(5) unsigned', '65535', 'USMALLINT'],
+    ['mediumint(9)', '-8388608', 'INTEGER'],
+    ['mediumint(8) unsigned', '16777215', 'UINTEGER'],
+    ['int(11)', '-2147483648', 'INTEGER'],
+    ['int(10) unsigned', '4294967295', 'UINTEGER'],
+    ['bigint(20)', '-9223372036854775808', 'BIGINT'],
+    ['bigint(20)', '9223372036854775807', 'BIGINT'],
+    ['bigint(20) unsigned', '18446744073709551615', 'UBIGINT'],
+  ];
+  for (const [type, value, staging] of cases) {
+    const col = column(type);
+    assert.equal(col.family, 'integer');
+    assert.equal(stagingType(col), staging, type);
+    // mysql2 hands back big numbers as strings and small ones as numbers: both are exact.
+    const raw = Number.isSafeInteger(Number(value)) ? Number(value) : value;
+    assert.deepEqual(convert(col, raw), { N: value }, type);
+  }
+});
+
+test('DECIMAL up to 38 digits arrives digit for digit; 39 significant digits is a clear error', () => {
+  const d38 = column('decimal(38,10)', 'decimal', 38, 10);
+  assert.equal(stagingType(d38), 'DECIMAL(38,10)');
+  assert.deepEqual(convert(d38, '9999999999999999999999999999.9999999999'), { N: '9999999999999999999999999999.9999999999' });
+  assert.deepEqual(convert(d38, '-0.0000000001'), { N: '-0.0000000001' });
+  const d65 = column('decimal(65,0)', 'decimal', 65, 0);
+  assert.equal(stagingType(d65), 'VARCHAR', 'wider than DuckDB DECIMAL: staged as exact text');
+  assert.deepEqual(convert(d65, '12345678901234567890123456789012345678'), { N: '12345678901234567890123456789012345678' });
+  assert.deepEqual(convert(d65, '1000000000000000000000000000000000000000000000000000000000000'), { N: '1000000000000000000000000000000000000000000000000000000000000' }, 'trailing zeros are not significant');
+  assert.throws(
+    () => convert(d65, '123456789012345678901234567890123456789'),
+    (err: unknown) => err instanceof ConversionError && /column c: value 123456789012345678901234567890123456789 has 39 significant digits; DynamoDB numbers hold at most 38/.test(err.message),
+  );
+  assert.equal(significantDigits('-000123.4500'), 5);
+});
+
+test('FLOAT and DOUBLE become numbers', () => {
+  assert.equal(stagingType(column('float')), 'FLOAT');
+  assert.equal(stagingType(column('double')), 'DOUBLE');
+  assert.deepEqual(convert(column('double'), 1.7976931348623157e308), { N: '1.7976931348623157e+308' });
+  assert.deepEqual(convert(column('float'), -0.5), { N: '-0.5' });
+});
+
+test('dates and times: ISO-8601 strings by default, epoch seconds when asked; TIME and YEAR keep their meaning', () => {
+  assert.deepEqual(convert(column('date'), '2024-02-29'), { S: '2024-02-29' });
+  assert.deepEqual(convert(column('datetime(6)', 'datetime'), '2024-02-29 23:59:59.123456'), { S: '2024-02-29T23:59:59.123456' });
+  assert.deepEqual(convert(column('timestamp'), '2024-02-29 23:59:59'), { S: '2024-02-29T23:59:59Z' });
+  assert.deepEqual(convert(column('time'), '-838:59:59'), { S: '-838:59:59' });
+  assert.deepEqual(convert(column('year'), 2155), { N: '2155' });
+  const epoch = { temporal: 'epoch', nulls: 'omit' } as const;
+  assert.deepEqual(convert(column('date'), '1970-01-02', epoch), { N: '86400' });
+  assert.deepEqual(convert(column('datetime(6)', 'datetime'), '2001-09-09 01:46:40.250000', epoch), { N: '1000000000.25' });
+  assert.throws(() => convert(column('date'), '0000-00-00', epoch), /column c: value 0000-00-00 is not a date DynamoDB can hold as epoch seconds/);
+  for (const t of ['date', 'datetime', 'timestamp', 'time']) assert.equal(stagingType(column(t)), 'VARCHAR', `${t} is staged as MySQL's exact text`);
+});
+
+test('text of any UTF-8 width, ENUM and SET', () => {
+  for (const t of ['char(10)', 'varchar(255)', 'text', 'mediumtext', 'longtext']) {
+    assert.deepEqual(convert(column(t), 'naïve 日本語 🚢'), { S: 'naïve 日本語 🚢' }, t);
+  }
+  assert.deepEqual(convert(column("enum('small','large')", 'enum'), 'large'), { S: 'large' });
+  assert.deepEqual(convert(column("set('a','b','c')", 'set'), 'a,c'), { SS: ['a', 'c'] });
+  assert.equal(convert(column("set('a','b')", 'set'), ''), undefined, 'an empty SET is no attribute: DynamoDB sets cannot be empty');
+});
+
+test('BINARY, VARBINARY and BLOB become B, byte for byte', () => {
+  for (const t of ['binary(4)', 'varbinary(16)', 'blob', 'longblob']) {
+    const bytes = Buffer.from([0, 255, 10, 13]);
+    assert.equal(stagingType(column(t)), 'BLOB');
+    assert.deepEqual(convert(column(t), bytes), { B: bytes }, t);
+  }
+});
+
+test('JSON becomes M/L with numbers kept exactly; MariaDB\'s LONGTEXT-with-json_valid is JSON too', () => {
+  const col = column('json');
+  assert.deepEqual(convert(col, '{"a": [1, 12345678901234567890.5, "x", true, null], "b": {}}'), {
+    M: { a: { L: [{ N: '1' }, { N: '12345678901234567890.5' }, { S: 'x' }, { BOOL: true }, { NULL: true }] }, b: { M: {} } },
+  });
+  const mariaJson = classifyColumn('t', { COLUMN_NAME: 'doc', DATA_TYPE: 'longtext', COLUMN_TYPE: 'longtext /* json_valid(`doc`) */', IS_NULLABLE: 'YES', NUMERIC_PRECISION: null, NUMERIC_SCALE: null });
+  assert.equal(mariaJson.family, 'json');
+  assert.throws(() => convert(col, '{"a": }'), /column c: invalid JSON at offset/);
+});
+
+test('BIT(1) is a boolean, wider BIT a number', () => {
+  assert.deepEqual(convert(column('bit(1)', 'bit'), Buffer.from([1])), { BOOL: true });
+  assert.deepEqual(convert(column('bit(1)', 'bit'), Buffer.from([0])), { BOOL: false });
+  assert.deepEqual(convert(column('bit(64)', 'bit'), Buffer.from([255, 255, 255, 255, 255, 255, 255, 255])), { N: '18446744073709551615' });
+});
+
+test('NULL is no attribute by default, or the NULL type when asked', () => {
+  assert.equal(convert(column('int(11)'), null), undefined);
+  assert.deepEqual(convert(column('varchar(3)'), null, { temporal: 'iso', nulls: 'null' }), { NULL: true });
+});
+
+test('a type ferry cannot map is refused at classification, naming the column and the fix', () => {
+  assert.throws(
+    () => classifyColumn('shop.places', { COLUMN_NAME: 'area', DATA_TYPE: 'geometry', COLUMN_TYPE: 'geometry', IS_NULLABLE: 'NO', NUMERIC_PRECISION: null, NUMERIC_SCALE: null }),
+    /column shop\.places\.area has type geometry, which ferry cannot map to DynamoDB; exclude it with "exclude-columns"/,
+  );
+});
