@@ -1,2 +1,7 @@
 /** Every activity the worker registers, grouped by stage. */
 export * from './smoke.js';
+export { preflight } from './preflight.js';
+export { planPartitions } from './plan.js';
+export { exportPartition } from './export.js';
+export { transformPartition } from './transform.js';
+export { loadPartition, readManifest } from './load.js';

@@ -3,7 +3,7 @@
  * memory does not grow with file size. The one upload path: multipart through
  * @aws-sdk/lib-storage.
  */
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import fs from 'node:fs';
 import { pipeline } from 'node:stream/promises';
@@ -42,4 +42,26 @@ export async function downloadFile(s3: S3Client, bucket: string, key: string, fi
   if (!response.Body) throw new Error(`s3://${bucket}/${key} has no body`);
   await pipeline(response.Body as Readable, fs.createWriteStream(file));
   return fs.statSync(file).size;
+}
+
+/** A small JSON document (manifest, marker) from S3, or undefined when there is none. */
+export async function getJson<T>(s3: S3Client, bucket: string, key: string): Promise<T | undefined> {
+  try {
+    const response = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return JSON.parse(await response.Body!.transformToString()) as T;
+  } catch (err) {
+    if (err instanceof NoSuchKey || (err as Error).name === 'NoSuchKey') return undefined;
+    throw err;
+  }
+}
+
+export async function putJson(s3: S3Client, bucket: string, key: string, value: unknown): Promise<void> {
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: JSON.stringify(value, null, 2), ContentType: 'application/json' }));
+}
+
+/** Streams an object's body (for line-by-line reading) without staging it on disk. */
+export async function objectStream(s3: S3Client, bucket: string, key: string): Promise<Readable> {
+  const response = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  if (!response.Body) throw new Error(`s3://${bucket}/${key} has no body`);
+  return response.Body as Readable;
 }

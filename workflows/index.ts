@@ -1,2 +1,2 @@
-/** Every workflow the worker registers. Deterministic code only: see STYLE.md. */
 export { smoke } from './smoke.js';
+export { migrateToDynamo } from './migrateToDynamo.js';

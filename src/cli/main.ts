@@ -6,6 +6,7 @@ import { Command } from 'commander';
 import { loadConfig } from '../config.js';
 import { parsePartNames, stackDown, stackStatus, stackUp, StackError } from '../stack/stack.js';
 import { describeFailure } from '../temporal.js';
+import { runMigrate, runResume } from './migrate.js';
 import { runSmoke } from './smoke.js';
 
 const say = (line: string) => console.log(`ferry ${line}`);
@@ -62,6 +63,24 @@ export function buildProgram(): Command {
     .option('--no-embedded-worker', 'rely on workers already polling the task queue instead of starting one in this process')
     .action(async (options: { embeddedWorker: boolean }) => {
       await runSmoke({ embeddedWorker: options.embeddedWorker, say });
+    });
+
+  program
+    .command('migrate')
+    .argument('<spec>', 'migration spec, a JSON file (docs/spec.md)')
+    .description('copy MySQL tables into DynamoDB as the spec says, with a live progress bar, then print the report')
+    .option('--no-embedded-worker', 'rely on workers already polling the task queue instead of starting one in this process')
+    .action(async (specFile: string, options: { embeddedWorker: boolean }) => {
+      await runMigrate(specFile, { embeddedWorker: options.embeddedWorker, say });
+    });
+
+  program
+    .command('resume')
+    .argument('<workflow-id>', 'the failed migration (its spec name)')
+    .description('start a new run of a failed migration with its original spec; finished partitions are not redone')
+    .option('--no-embedded-worker', 'rely on workers already polling the task queue instead of starting one in this process')
+    .action(async (workflowId: string, options: { embeddedWorker: boolean }) => {
+      await runResume(workflowId, { embeddedWorker: options.embeddedWorker, say });
     });
 
   program

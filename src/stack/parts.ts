@@ -167,6 +167,7 @@ const dynamodb: Part = {
     return {
       name: 'dynamodb',
       ports: [{ port: ctx.ports.dynamodb, variable: 'FERRY_DYNAMODB_PORT' }],
+      cwd: dir,
       command: 'java',
       args: [
         '-Xmx2g',
@@ -174,7 +175,9 @@ const dynamodb: Part = {
         '-cp', `${home}:${path.join(home, 'lib', '*')}`,
         'LoopbackDynamoDBLocal',
         '-port', String(ctx.ports.dynamodb),
-        '-dbPath', dir,
+        // In memory: on disk, every BatchWriteItem is an fsync'd SQLite commit and loads crawl
+        // at a few hundred items/s. The local stack's DynamoDB starts empty after a restart.
+        '-inMemory',
         '-sharedDb',
         '-disableTelemetry',
       ],

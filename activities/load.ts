@@ -1,0 +1,168 @@
+/**
+ * Load: one partition's staged items into DynamoDB with BatchWriteItem, 25
+ * items a call, several calls in flight, paced by the write budget.
+ * UnprocessedItems and throttling are retried with full-jitter backoff. The
+ * activity heartbeats how many items are durably written (a contiguous
+ * prefix of the items file), and a retry resumes there. Finishing writes the
+ * partition's manifest.
+ */
+import { BatchWriteItemCommand, type WriteRequest } from '@aws-sdk/client-dynamodb';
+import { Context } from '@temporalio/activity';
+import readline from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { dynamoClient, s3Client } from '../src/aws.js';
+import { partitionKeys, type ExportResult, type LoadResult, type PartitionManifest, type Staging, type TransformResult } from '../src/bulk/model.js';
+import { partitionId, type PartitionRange } from '../src/bulk/partitionPlan.js';
+import { loadConfig } from '../src/config.js';
+import { lineToItem } from '../src/mapping/itemJson.js';
+import { fullJitter, WriteBudget } from '../src/load/writeBudget.js';
+import { getJson, objectStream, putJson } from '../src/s3.js';
+
+const BATCH = 25;
+const THROTTLING = new Set(['ProvisionedThroughputExceededException', 'ThrottlingException', 'RequestLimitExceeded']);
+
+export interface LoadCheckpoint {
+  /** Items [0, done) of the items file are written. */
+  done: number;
+  attempts: number;
+}
+
+export interface LoadRequest {
+  targetTable: string;
+  range: PartitionRange;
+  exported: ExportResult;
+  transformed: TransformResult;
+  writers: number;
+  /** This partition's share of the write budget when it started (items/s); refreshed from the workflow while running. */
+  itemsPerSecond?: number;
+}
+
+/** The share of the budget the workflow currently grants each loading partition. */
+export interface BudgetShare {
+  itemsPerSecond?: number;
+}
+
+let injectedCalls = 0;
+/** Test hook: FERRY_FAULT_THROTTLE_EVERY=N makes every Nth BatchWriteItem fail as throttled (DynamoDB Local never throttles). */
+function injectedThrottle(): void {
+  const every = Number(process.env.FERRY_FAULT_THROTTLE_EVERY ?? 0);
+  if (every > 0 && ++injectedCalls % every === 0) {
+    throw Object.assign(new Error('injected throttling (FERRY_FAULT_THROTTLE_EVERY)'), { name: 'ProvisionedThroughputExceededException' });
+  }
+}
+
+export async function loadPartition(stage: Staging, request: LoadRequest): Promise<LoadResult> {
+  const started = Date.now();
+  const context = Context.current();
+  const config = loadConfig();
+  const s3 = s3Client(config.aws);
+  const dynamo = dynamoClient(config.aws);
+  const keys = partitionKeys(stage, request.range);
+  const checkpoint = (context.info.heartbeatDetails as LoadCheckpoint | undefined) ?? { done: 0, attempts: 0 };
+  const resumedFrom = checkpoint.done;
+  const budget = new WriteBudget(request.itemsPerSecond);
+
+  // Pending batches by their first line; the checkpoint is the lowest one still in flight.
+  const inFlight = new Map<number, Promise<void>>();
+  let nextLine = 0;
+  let written = resumedFrom;
+  const done = () => (inFlight.size ? Math.min(...inFlight.keys()) : nextLine);
+  let windowStart = performance.now();
+  let windowItems = 0;
+
+  const writeBatch = async (requests: WriteRequest[]) => {
+    let pending = requests;
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      await budget.take(pending.length);
+      try {
+        injectedThrottle();
+        const response = await dynamo.send(new BatchWriteItemCommand({ RequestItems: { [request.targetTable]: pending } }));
+        const unprocessed = response.UnprocessedItems?.[request.targetTable] ?? [];
+        windowItems += pending.length - unprocessed.length;
+        pending = unprocessed;
+      } catch (err) {
+        if (!THROTTLING.has((err as Error).name)) throw err;
+        const seconds = Math.max(0.001, (performance.now() - windowStart) / 1000);
+        budget.throttled(windowItems / seconds);
+      }
+      if (pending.length) await sleep(fullJitter(attempt));
+    }
+  };
+
+  let lastBeat = 0;
+  let lastBudgetCheck = performance.now();
+  const beat = async () => {
+    const now = performance.now();
+    if (now - lastBeat < 1000) return;
+    lastBeat = now;
+    context.heartbeat({ done: done(), attempts: checkpoint.attempts + 1 } satisfies LoadCheckpoint);
+    if (now - windowStart > 5000) {
+      windowStart = now;
+      windowItems = 0;
+    }
+    if (now - lastBudgetCheck > 3000) {
+      lastBudgetCheck = now;
+      const share = await budgetShare(context).catch(() => undefined);
+      if (share) budget.setRate(share.itemsPerSecond);
+    }
+  };
+
+  const lines = readline.createInterface({ input: await objectStream(s3, stage.bucket, request.transformed.key), crlfDelay: Infinity });
+  let batch: WriteRequest[] = [];
+  let batchStart = 0;
+  const submit = async () => {
+    if (batch.length === 0) return;
+    while (inFlight.size >= request.writers) await Promise.race(inFlight.values());
+    const start = batchStart;
+    const requests = batch;
+    batch = [];
+    const task = writeBatch(requests).then(() => {
+      inFlight.delete(start);
+      written += requests.length;
+    });
+    task.catch(() => {}); // observed below through Promise.race/all
+    inFlight.set(start, task);
+    await beat();
+  };
+  for await (const line of lines) {
+    const index = nextLine++;
+    if (index < resumedFrom || line === '') continue;
+    if (batch.length === 0) batchStart = index;
+    batch.push({ PutRequest: { Item: lineToItem(line) } });
+    if (batch.length === BATCH) await submit();
+    if (context.cancellationSignal.aborted) throw context.cancellationSignal.reason;
+  }
+  await submit();
+  await Promise.all(inFlight.values());
+  context.heartbeat({ done: nextLine, attempts: checkpoint.attempts + 1 } satisfies LoadCheckpoint);
+
+  const result: LoadResult = {
+    items: written,
+    resumedFrom,
+    attempts: checkpoint.attempts + 1,
+    throttled: budget.throttles,
+    ms: Date.now() - started,
+  };
+  const manifest: PartitionManifest = {
+    partition: partitionId(request.range),
+    range: request.range,
+    export: request.exported,
+    transform: request.transformed,
+    load: result,
+    finishedAt: new Date().toISOString(),
+  };
+  await putJson(s3, stage.bucket, keys.manifest, manifest);
+  return result;
+}
+
+async function budgetShare(context: Context): Promise<BudgetShare> {
+  const execution = context.info.workflowExecution;
+  if (!execution) return {};
+  const { workflowId, runId } = execution;
+  return context.client.workflow.getHandle(workflowId, runId).query<BudgetShare>('budgetShare');
+}
+
+/** A partition's manifest, if an earlier run or attempt finished it. */
+export async function readManifest(stage: Staging, range: PartitionRange): Promise<PartitionManifest | undefined> {
+  return getJson<PartitionManifest>(s3Client(loadConfig().aws), stage.bucket, partitionKeys(stage, range).manifest);
+}

@@ -1,0 +1,32 @@
+/**
+ * Partition planning: one pass over the table's split key, in key order,
+ * picking bounds so partitions hold about equal row counts.
+ */
+import { Context } from '@temporalio/activity';
+import { BoundaryPicker, quoteIdent, toKeyPart, type PartitionRange } from '../src/bulk/partitionPlan.js';
+import type { SourceTable } from '../src/bulk/model.js';
+import { streamRows } from '../src/mysql.js';
+import { connectSource } from '../src/source.js';
+import type { MigrationSpec } from '../src/spec.js';
+
+export async function planPartitions(spec: MigrationSpec, source: SourceTable): Promise<PartitionRange[]> {
+  const db = await connectSource(spec);
+  try {
+    const table = `${quoteIdent(source.schema)}.${quoteIdent(source.table)}`;
+    const [[{ n }]] = (await db.query(`SELECT COUNT(*) AS n FROM ${table}`)) as unknown as [[{ n: string | number }]];
+    const rows = Number(n);
+    const partitions = spec.bulk.partitions ?? Math.max(1, Math.ceil(rows / spec.bulk.partitionRows));
+    const picker = new BoundaryPicker(rows, partitions);
+    if (partitions > 1) {
+      const columns = source.splitColumns.map(quoteIdent).join(', ');
+      let seen = 0;
+      for await (const row of streamRows(db, `SELECT ${columns} FROM ${table} ORDER BY ${columns}`, [], 10_000)) {
+        picker.add(row.map(toKeyPart));
+        if (++seen % 100_000 === 0) Context.current().heartbeat({ seen });
+      }
+    }
+    return picker.ranges(source.table, source.splitColumns);
+  } finally {
+    await db.end();
+  }
+}

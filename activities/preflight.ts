@@ -1,0 +1,127 @@
+/**
+ * Preflight: everything that can be checked before any row moves. Each refusal
+ * is non-retryable and names the thing and the fix.
+ */
+import { CreateTableCommand, DescribeTableCommand, ResourceNotFoundException, waitUntilTableExists, type KeyType as DynamoKeyType } from '@aws-sdk/client-dynamodb';
+import { HeadBucketCommand } from '@aws-sdk/client-s3';
+import { ApplicationFailure } from '@temporalio/activity';
+import { dynamoClient, s3Client } from '../src/aws.js';
+import type { PreflightReport, SourceTable } from '../src/bulk/model.js';
+import { loadConfig } from '../src/config.js';
+import { compileTableMapping, keyColumns, mappingProblems, selectTables, tableMappingDocument, type KeyType, type TableMapping } from '../src/mapping/tableMapping.js';
+import { UnsupportedColumnError, type SourceColumn } from '../src/mapping/types.js';
+import { connectSource, estimateRows, listTables, readColumns, readPrimaryKey, sourceDatabase } from '../src/source.js';
+import type { MigrationSpec } from '../src/spec.js';
+
+function refuse(message: string): never {
+  throw ApplicationFailure.nonRetryable(message, 'PreflightFailed');
+}
+
+/** The DynamoDB type of a key attribute: from its attribute-sub-type, or from the column it copies. */
+export function keyAttributeType(mapping: TableMapping, columns: SourceColumn[], name: string): KeyType {
+  const computed = mapping.attributes.find((a) => a.name === name);
+  if (computed) return computed.subType === 'number' ? 'N' : computed.subType === 'binary' ? 'B' : 'S';
+  const column = columns.find((c) => c.name === name);
+  if (!column) return 'S';
+  if (['integer', 'decimal', 'float', 'year'].includes(column.family) || (column.family === 'bit' && column.precision !== 1)) return 'N';
+  return column.family === 'binary' ? 'B' : 'S';
+}
+
+function splitColumns(mapping: TableMapping, primaryKey: string[]): string[] {
+  if (!mapping.group) return primaryKey;
+  return primaryKey.slice(0, keyColumns(mapping).length);
+}
+
+async function describeSource(spec: MigrationSpec): Promise<SourceTable[]> {
+  const mapping = tableMappingDocument.parse(spec.mapping);
+  let db;
+  try {
+    db = await connectSource(spec);
+  } catch (err) {
+    refuse((err as Error).message);
+  }
+  try {
+    const schema = sourceDatabase(spec);
+    const available = await listTables(db, schema);
+    // A selection rule without wildcards names one table: it must exist.
+    for (const rule of mapping.rules) {
+      if (rule['rule-type'] !== 'selection' || rule['rule-action'] === 'exclude') continue;
+      const name = (rule as { 'object-locator': { 'table-name': string } })['object-locator']['table-name'];
+      if (!name.includes('%') && !available.some((t) => t.toLowerCase() === name.toLowerCase())) {
+        refuse(`table ${schema}.${name}, selected by the mapping, does not exist in the source (tables there: ${available.join(', ') || 'none'}); fix the selection rule or spec.source.database`);
+      }
+    }
+    const selected = selectTables(mapping, available.map((table) => ({ schema, table })));
+    if (selected.length === 0) refuse(`the mapping's selection rules select no table of ${schema} (tables there: ${available.join(', ') || 'none'})`);
+    const tables: SourceTable[] = [];
+    for (const { table } of selected) {
+      const primaryKey = await readPrimaryKey(db, schema, table);
+      if (primaryKey.length === 0) {
+        refuse(`table ${schema}.${table} has no primary key; ferry partitions and applies changes by primary key: add one (ALTER TABLE ${table} ADD PRIMARY KEY (...)) or exclude the table with a selection rule`);
+      }
+      const compiled = compileTableMapping(mapping, schema, table, primaryKey);
+      let columns: SourceColumn[];
+      try {
+        columns = await readColumns(db, schema, table, compiled.excludeColumns.filter((c) => !primaryKey.includes(c) && !keyColumns(compiled).includes(c)));
+      } catch (err) {
+        if (err instanceof UnsupportedColumnError) refuse(err.message);
+        throw err;
+      }
+      const allColumns = [...columns.map((c) => c.name), ...compiled.excludeColumns];
+      const problems = mappingProblems(compiled, allColumns, primaryKey);
+      if (problems.length) refuse(problems.join('\n'));
+      tables.push({ schema, table, columns, primaryKey, mapping: compiled, splitColumns: splitColumns(compiled, primaryKey), rowsEstimate: await estimateRows(db, schema, table) });
+    }
+    return tables;
+  } finally {
+    await db.end();
+  }
+}
+
+async function checkTarget(spec: MigrationSpec, tables: SourceTable[]): Promise<string[]> {
+  const dynamo = dynamoClient(loadConfig().aws);
+  const created: string[] = [];
+  const byTarget = new Map<string, SourceTable>();
+  for (const t of tables) if (!byTarget.has(t.mapping.targetTable)) byTarget.set(t.mapping.targetTable, t);
+  for (const [targetTable, source] of byTarget) {
+    const keys: { name: string; keyType: DynamoKeyType }[] = [{ name: source.mapping.partitionKey, keyType: 'HASH' }];
+    if (source.mapping.sortKey) keys.push({ name: source.mapping.sortKey, keyType: 'RANGE' });
+    try {
+      const { Table } = await dynamo.send(new DescribeTableCommand({ TableName: targetTable }));
+      const actual = (Table?.KeySchema ?? []).map((k) => `${k.AttributeName}:${k.KeyType}`).join(', ');
+      const wanted = keys.map((k) => `${k.name}:${k.keyType}`).join(', ');
+      if (actual !== wanted) {
+        refuse(`target table ${targetTable} has key schema (${actual}) but the mapping for ${source.table} writes (${wanted}); fix the mapping's partition-key-name/sort-key-name or use another target table`);
+      }
+    } catch (err) {
+      if (!(err instanceof ResourceNotFoundException)) throw err;
+      if (!spec.target.create) {
+        refuse(`target table ${targetTable} does not exist in DynamoDB; create it, or set spec.target.create to true and ferry will create it (on-demand billing)`);
+      }
+      await dynamo.send(
+        new CreateTableCommand({
+          TableName: targetTable,
+          KeySchema: keys.map((k) => ({ AttributeName: k.name, KeyType: k.keyType })),
+          AttributeDefinitions: keys.map((k) => ({ AttributeName: k.name, AttributeType: keyAttributeType(source.mapping, source.columns, k.name) })),
+          BillingMode: 'PAY_PER_REQUEST',
+        }),
+      );
+      await waitUntilTableExists({ client: dynamo, maxWaitTime: 120 }, { TableName: targetTable });
+      created.push(targetTable);
+    }
+  }
+  return created;
+}
+
+export async function preflight(spec: MigrationSpec): Promise<PreflightReport> {
+  const config = loadConfig();
+  const bucket = spec.staging.bucket ?? config.stagingBucket;
+  try {
+    await s3Client(config.aws).send(new HeadBucketCommand({ Bucket: bucket }));
+  } catch (err) {
+    refuse(`staging bucket ${bucket} is not reachable (${(err as Error).name}): create it or set spec.staging.bucket / FERRY_STAGING_BUCKET`);
+  }
+  const tables = await describeSource(spec);
+  const createdTables = await checkTarget(spec, tables);
+  return { tables, createdTables, bucket };
+}

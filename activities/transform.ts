@@ -1,0 +1,164 @@
+/**
+ * Transform: the staged rows of one partition, through the spec's row-local
+ * DuckDB SQL and the table mapping, into DynamoDB items staged in S3 as JSON
+ * lines. Bad records follow the spec's error policy.
+ */
+import type { DuckDBType } from '@duckdb/node-api';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import fs from 'node:fs';
+import path from 'node:path';
+import { once } from 'node:events';
+import { s3Client } from '../src/aws.js';
+import { duckIdent, fromDuckValue, openScratch, sqlString } from '../src/bulk/duck.js';
+import { partitionKeys, type SourceTable, type Staging, type TransformResult } from '../src/bulk/model.js';
+import type { PartitionRange } from '../src/bulk/partitionPlan.js';
+import { loadConfig } from '../src/config.js';
+import { checkItemSize, groupToItem, rowToItem, type Item, type Row } from '../src/mapping/item.js';
+import { ItemChecksum, itemToLine } from '../src/mapping/itemJson.js';
+import { keyColumns } from '../src/mapping/tableMapping.js';
+import { ConversionError, stagingType, templateText, type ColumnFamily, type SourceColumn } from '../src/mapping/types.js';
+import { downloadFile, uploadFile } from '../src/s3.js';
+import type { MigrationSpec } from '../src/spec.js';
+
+/** Families for columns the spec's SQL made up, from their DuckDB type. */
+function familyOfDuckType(type: string): ColumnFamily {
+  if (/^U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)$/.test(type)) return 'integer';
+  if (/^DECIMAL/.test(type)) return 'decimal';
+  if (type === 'FLOAT' || type === 'DOUBLE') return 'float';
+  if (type === 'BLOB') return 'binary';
+  if (type === 'BOOLEAN') return 'bit';
+  if (type === 'DATE') return 'date';
+  if (/^TIMESTAMP/.test(type)) return 'datetime';
+  if (type === 'VARCHAR') return 'text';
+  throw new Error(`the spec's SQL produced a ${type} column; return only scalar columns (cast lists and structs to VARCHAR JSON)`);
+}
+
+function outputColumns(source: SourceTable, names: string[], types: DuckDBType[]): SourceColumn[] {
+  return names.map((name, i) => {
+    const type = types[i]!.toString();
+    const original = source.columns.find((c) => c.name === name);
+    if (original && stagingType(original) === type) return original;
+    const family = familyOfDuckType(type);
+    return { name, family, mysqlType: type.toLowerCase(), nullable: true, unsigned: type.startsWith('U'), precision: family === 'bit' ? 1 : undefined };
+  });
+}
+
+class LineFile {
+  readonly stream: fs.WriteStream;
+  lines = 0;
+  constructor(readonly file: string) {
+    this.stream = fs.createWriteStream(file);
+  }
+  async write(line: string): Promise<void> {
+    this.lines++;
+    if (!this.stream.write(`${line}\n`)) await once(this.stream, 'drain');
+  }
+  async close(): Promise<void> {
+    this.stream.end();
+    await once(this.stream, 'finish');
+  }
+}
+
+function describeKey(source: SourceTable, row: Row): string {
+  return source.primaryKey.map((c) => `${c}=${templateText(row[c] ?? null)}`).join(', ');
+}
+
+export async function transformPartition(spec: MigrationSpec, stage: Staging, source: SourceTable, range: PartitionRange): Promise<TransformResult> {
+  const started = Date.now();
+  const s3 = s3Client(loadConfig().aws);
+  const keys = partitionKeys(stage, range);
+  const scratch = await openScratch('transform');
+  try {
+    const rowsFile = path.join(scratch.dir, path.basename(keys.rows));
+    await downloadFile(s3, stage.bucket, keys.rows, rowsFile);
+    const columnTypes = `{${source.columns.map((c) => `${sqlString(c.name)}: ${sqlString(stagingType(c))}`).join(', ')}}`;
+    const reader = stage.format === 'csv' ? `read_csv(${sqlString(rowsFile)}, header = true, columns = ${columnTypes})` : `read_parquet(${sqlString(rowsFile)})`;
+    await scratch.duck.run(`CREATE VIEW source AS SELECT * FROM ${reader}`);
+    const userSql = spec.sql[source.table] ?? 'SELECT * FROM source';
+    const mapping = source.mapping;
+    const groupBy = mapping.group ? keyColumns(mapping) : [];
+    const query = groupBy.length ? `SELECT * FROM (${userSql}) ORDER BY ${groupBy.map(duckIdent).join(', ')}` : userSql;
+    const result = await scratch.duck.stream(query);
+    const columns = outputColumns(source, result.columnNames(), result.columnTypes());
+
+    const items = new LineFile(path.join(scratch.dir, 'items.jsonl'));
+    const deadLetters = new LineFile(path.join(scratch.dir, 'dead-letters.jsonl'));
+    const checksum = new ItemChecksum();
+    const options = spec.conversion;
+    let rows = 0;
+
+    const emit = async (build: () => Item, failedRows: Row[]) => {
+      try {
+        const item = build();
+        checkItemSize(item, mapping.targetTable);
+        const line = itemToLine(item);
+        checksum.addLine(line);
+        await items.write(line);
+      } catch (err) {
+        if (!(err instanceof ConversionError)) throw err;
+        const key = describeKey(source, failedRows[0]!);
+        if (spec.errors.policy === 'fail') {
+          throw ApplicationFailure.nonRetryable(
+            `${source.schema}.${source.table} row (${key}): ${err.message}. ` +
+              'Fix the row or the mapping, or set spec.errors.policy to "dead-letter" to set such rows aside, then `ferry resume` the migration',
+            'BadRecord',
+          );
+        }
+        for (const row of failedRows) {
+          await deadLetters.write(
+            JSON.stringify({ table: `${source.schema}.${source.table}`, key: describeKey(source, row), reason: err.message, row }, (_, v) =>
+              typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? { $b64: Buffer.from(v).toString('base64') } : v,
+            ),
+          );
+        }
+      }
+    };
+
+    let group: Row[] = [];
+    const groupKey = (row: Row) => groupBy.map((c) => templateText(row[c] ?? null)).join('\u0000');
+    const flush = async () => {
+      if (group.length === 0) return;
+      const rowsOfItem = group;
+      group = [];
+      await emit(() => groupToItem(mapping, columns, rowsOfItem, options), rowsOfItem);
+    };
+
+    const context = Context.current();
+    for await (const chunk of result.yieldRows()) {
+      for (const values of chunk) {
+        const row: Row = {};
+        for (let i = 0; i < columns.length; i++) row[columns[i]!.name] = fromDuckValue(values[i]!);
+        rows++;
+        if (groupBy.length) {
+          if (group.length && groupKey(group[0]!) !== groupKey(row)) await flush();
+          group.push(row);
+        } else {
+          await emit(() => rowToItem(mapping, columns, row, options), [row]);
+        }
+      }
+      context.heartbeat({ stage: 'transform', rows });
+    }
+    await flush();
+    await items.close();
+    await deadLetters.close();
+
+    const uploaded = await uploadFile(s3, stage.bucket, keys.items, items.file);
+    let deadLetterKey: string | undefined;
+    if (deadLetters.lines > 0) {
+      await uploadFile(s3, stage.bucket, keys.deadLetters, deadLetters.file);
+      deadLetterKey = keys.deadLetters;
+    }
+    return {
+      rows,
+      items: items.lines,
+      bytes: uploaded.bytes,
+      key: keys.items,
+      checksum: checksum.hex(),
+      deadLetters: deadLetters.lines,
+      deadLetterKey,
+      ms: Date.now() - started,
+    };
+  } finally {
+    scratch.close();
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * Key-range partitions of a table: the unit of bulk work. A partition is the
+ * rows whose split key is greater than `after` and at most `upTo` (either
+ * bound may be open). Bounds are JSON (they travel in workflow payloads):
+ * integers as strings, bytes as {"$b64": …}.
+ */
+
+export type KeyPart = string | number | { $b64: string };
+export type KeyTuple = KeyPart[];
+
+export interface PartitionRange {
+  table: string;
+  /** 0-based position in the table's plan; names the partition's staging folder. */
+  index: number;
+  /** Columns the range is over: the primary key, or for a grouping mapping its leading item-key columns. */
+  columns: string[];
+  /** Exclusive lower bound; absent for the first partition. */
+  after?: KeyTuple;
+  /** Inclusive upper bound; absent for the last partition, which also takes rows inserted after planning. */
+  upTo?: KeyTuple;
+  /** Rows counted in the range when it was planned. */
+  plannedRows: number;
+}
+
+export function partitionId(range: Pick<PartitionRange, 'table' | 'index'>): string {
+  return `${range.table}/part-${String(range.index).padStart(5, '0')}`;
+}
+
+/** A key value as the MySQL driver returned it → JSON. */
+export function toKeyPart(value: unknown): KeyPart {
+  if (Buffer.isBuffer(value) || value instanceof Uint8Array) return { $b64: Buffer.from(value).toString('base64') };
+  if (typeof value === 'bigint') return value.toString();
+  if (typeof value === 'number' || typeof value === 'string') return value;
+  throw new Error(`primary-key value ${String(value)} of type ${typeof value} cannot bound a partition`);
+}
+
+export function fromKeyPart(part: KeyPart): string | number | Buffer {
+  return typeof part === 'object' ? Buffer.from(part.$b64, 'base64') : part;
+}
+
+function sameKey(a: KeyTuple | undefined, b: KeyTuple): boolean {
+  return a !== undefined && JSON.stringify(a) === JSON.stringify(b);
+}
+
+/**
+ * Picks partition bounds from split keys streamed in key order, so the
+ * partitions hold about `rows / partitions` rows each. Equal consecutive keys
+ * (rows of one group) never straddle a bound: a bound is a key, and every row
+ * with that key falls at or below it.
+ */
+export class BoundaryPicker {
+  private seen = 0;
+  private previous: KeyTuple | undefined;
+  private readonly bounds: { key: KeyTuple; rowsBefore: number }[] = [];
+  private readonly perPartition: number;
+
+  constructor(
+    private readonly totalRows: number,
+    partitions: number,
+  ) {
+    this.perPartition = Math.max(1, Math.ceil(totalRows / Math.max(1, partitions)));
+  }
+
+  /** Feed the next key in ascending order. */
+  add(key: KeyTuple): void {
+    // Close a partition once it is full, but only where the key changes.
+    const lastBoundRows = this.bounds.at(-1)?.rowsBefore ?? 0;
+    if (this.previous !== undefined && this.seen - lastBoundRows >= this.perPartition && !sameKey(this.previous, key)) {
+      this.bounds.push({ key: this.previous, rowsBefore: this.seen });
+    }
+    this.previous = key;
+    this.seen++;
+  }
+
+  ranges(table: string, columns: string[]): PartitionRange[] {
+    const ranges: PartitionRange[] = [];
+    let after: KeyTuple | undefined;
+    let rowsBefore = 0;
+    for (const bound of this.bounds) {
+      ranges.push({ table, index: ranges.length, columns, after, upTo: bound.key, plannedRows: bound.rowsBefore - rowsBefore });
+      after = bound.key;
+      rowsBefore = bound.rowsBefore;
+    }
+    ranges.push({ table, index: ranges.length, columns, after, plannedRows: Math.max(this.seen, this.totalRows) - rowsBefore });
+    return ranges;
+  }
+}
+
+const quoteIdent = (name: string) => `\`${name.replace(/`/g, '``')}\``;
+
+/** Integers are inlined (validated) so MySQL compares them as integers, not as doubles. */
+function literal(part: KeyPart, integer: boolean, params: unknown[]): string {
+  if (integer) {
+    const text = String(part);
+    if (!/^-?\d+$/.test(text)) throw new Error(`partition bound ${text} is not an integer`);
+    return text;
+  }
+  params.push(fromKeyPart(part));
+  return '?';
+}
+
+/**
+ * `(a, b) > (x, y)` spelled out as `a > x OR (a = x AND b > y)`, a form
+ * MariaDB's range optimizer turns into index ranges.
+ */
+function tupleCompare(columns: string[], key: KeyTuple, strict: '>' | '<', inclusive: boolean, integerColumns: Set<string>, params: unknown[]): string {
+  const terms: string[] = [];
+  for (let i = 0; i < columns.length; i++) {
+    const last = i === columns.length - 1;
+    const op = last && inclusive ? `${strict}=` : strict;
+    const parts = columns.slice(0, i).map((c, j) => `${quoteIdent(c)} = ${literal(key[j]!, integerColumns.has(c), params)}`);
+    parts.push(`${quoteIdent(columns[i]!)} ${op} ${literal(key[i]!, integerColumns.has(columns[i]!), params)}`);
+    terms.push(parts.length === 1 ? parts[0]! : `(${parts.join(' AND ')})`);
+  }
+  return `(${terms.join(' OR ')})`;
+}
+
+/** The WHERE clause (and its parameters) that selects exactly one partition's rows. */
+export function rangePredicate(range: PartitionRange, integerColumns: Set<string>): { sql: string; params: unknown[] } {
+  const params: unknown[] = [];
+  const clauses: string[] = [];
+  if (range.after) clauses.push(tupleCompare(range.columns, range.after, '>', false, integerColumns, params));
+  if (range.upTo) clauses.push(tupleCompare(range.columns, range.upTo, '<', true, integerColumns, params));
+  return { sql: clauses.length ? clauses.join(' AND ') : 'TRUE', params };
+}
+
+export { quoteIdent };

@@ -1,0 +1,107 @@
+/**
+ * `ferry migrate SPEC` and `ferry resume WORKFLOW_ID`: start (or restart) a
+ * migration, draw its progress until it ends, print the report.
+ */
+import { FerryClient, type MigrationHandle, type MigrationProgress, type MigrationReport } from '../client.js';
+import { loadConfig } from '../config.js';
+import { readSpecFile } from '../specFile.js';
+import { workflowUrl } from './smoke.js';
+
+export interface RunOptions {
+  embeddedWorker: boolean;
+  say: (line: string) => void;
+}
+
+function bar(percent: number, width = 30): string {
+  const full = Math.round((percent / 100) * width);
+  return `[${'#'.repeat(full)}${'.'.repeat(width - full)}]`;
+}
+
+function progressLine(p: MigrationProgress, elapsedMs: number): string {
+  if (p.phase !== 'bulk') return `${p.phase}…`;
+  const rate = elapsedMs > 0 ? p.rowsDone / (elapsedMs / 1000) : 0;
+  const eta = rate > 0 ? Math.max(0, Math.round((p.plannedRows - p.rowsDone) / rate)) : undefined;
+  return `${bar(p.percent)} ${p.percent.toFixed(1)}% ${p.rowsDone.toLocaleString('en')}/${p.plannedRows.toLocaleString('en')} rows ${Math.round(rate).toLocaleString('en')} rows/s ETA ${eta === undefined ? '?' : `${eta}s`}${p.paused ? ' (paused)' : ''}`;
+}
+
+async function watch(migration: MigrationHandle, say: (line: string) => void): Promise<MigrationReport> {
+  const started = Date.now();
+  let done = false;
+  const tty = process.stdout.isTTY;
+  let lastPrinted = 0;
+  const draw = async () => {
+    while (!done) {
+      try {
+        const line = progressLine(await migration.progress(), Date.now() - started);
+        if (tty) process.stdout.write(`\r\x1b[2K${line}`);
+        else if (Date.now() - lastPrinted > 5000) {
+          say(`migrate: ${line}`);
+          lastPrinted = Date.now();
+        }
+      } catch {
+        /* no worker has picked the run up yet */
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  };
+  const drawing = draw();
+  try {
+    return await migration.result();
+  } finally {
+    done = true;
+    await drawing;
+    if (tty) process.stdout.write('\n');
+  }
+}
+
+export function printReport(report: MigrationReport, say: (line: string) => void): void {
+  for (const t of report.tables) {
+    say(
+      `report: ${t.table} → ${t.targetTable}: ${t.rows} rows → ${t.items} items in ${t.partitions} partitions, ${t.deadLetters} dead letters; ` +
+        `export ${t.exportRowsPerSecond} rows/s, transform ${t.transformRowsPerSecond} rows/s, load ${t.loadItemsPerSecond} items/s`,
+    );
+  }
+  const reused = report.partitions.filter((p) => p.reused).length;
+  const resumed = report.partitions.filter((p) => p.loadResumedFrom > 0).length;
+  say(`report: ${report.rows} rows, ${report.items} items in ${(report.durationMs / 1000).toFixed(1)} s (${report.rowsPerSecond} rows/s end to end); ${reused} partitions reused from an earlier run, ${resumed} loads resumed from a checkpoint`);
+}
+
+async function withWorker<T>(embedded: boolean, work: () => Promise<T>): Promise<T> {
+  if (!embedded) return work();
+  const { createWorker } = await import('../../worker/main.js');
+  const worker = await createWorker(loadConfig());
+  return worker.runUntil(work());
+}
+
+export async function runMigrate(specFile: string, options: RunOptions): Promise<MigrationReport> {
+  const spec = readSpecFile(specFile);
+  const config = loadConfig();
+  const ferry = await FerryClient.connect(config);
+  try {
+    return await withWorker(options.embeddedWorker, async () => {
+      const migration = await ferry.startMigration(spec);
+      options.say(`migrate: started ${migration.workflowId}; watch it at ${workflowUrl(config.temporal.uiUrl, config.temporal.namespace, migration.workflowId)}`);
+      const report = await watch(migration, options.say);
+      printReport(report, options.say);
+      return report;
+    });
+  } finally {
+    await ferry.close();
+  }
+}
+
+export async function runResume(workflowId: string, options: RunOptions): Promise<MigrationReport> {
+  const config = loadConfig();
+  const ferry = await FerryClient.connect(config);
+  try {
+    return await withWorker(options.embeddedWorker, async () => {
+      const migration = await ferry.resumeMigration(workflowId, { taskQueue: config.temporal.taskQueue });
+      options.say(`resume: started a new run of ${workflowId}, reusing finished partitions; watch it at ${workflowUrl(config.temporal.uiUrl, config.temporal.namespace, workflowId)}`);
+      const report = await watch(migration, options.say);
+      printReport(report, options.say);
+      return report;
+    });
+  } finally {
+    await ferry.close();
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * The typed TypeScript client: start, watch, throttle, pause and resume
+ * migrations from an application or a script.
+ *
+ *   const ferry = await FerryClient.connect();
+ *   const migration = await ferry.startMigration(spec);
+ *   console.log(await migration.progress());
+ *   const report = await migration.result();
+ */
+import { Client, WorkflowFailedError } from '@temporalio/client';
+import { loadConfig, type FerryConfig } from './config.js';
+import { parseSpec, type MigrationSpecInput } from './spec.js';
+import { connectClient } from './temporal.js';
+import type { MigrationProgress, MigrationReport } from '../workflows/migrateToDynamo.js';
+
+export type { MigrationProgress, MigrationReport, MigrationSpecInput };
+
+export class MigrationHandle {
+  constructor(
+    private readonly client: Client,
+    readonly workflowId: string,
+  ) {}
+
+  private get handle() {
+    return this.client.workflow.getHandle(this.workflowId);
+  }
+
+  progress(): Promise<MigrationProgress> {
+    return this.handle.query<MigrationProgress>('progress');
+  }
+
+  /** Changes the write budget (items/s for the whole migration) while it runs; null lifts it. */
+  async setWriteBudget(itemsPerSecond: number | null): Promise<void> {
+    await this.handle.executeUpdate('setWriteBudget', { args: [itemsPerSecond] });
+  }
+
+  /** Stops launching partitions; those in flight finish. */
+  pause(): Promise<void> {
+    return this.handle.signal('pause');
+  }
+
+  resume(): Promise<void> {
+    return this.handle.signal('resume');
+  }
+
+  result(): Promise<MigrationReport> {
+    return this.handle.result() as Promise<MigrationReport>;
+  }
+
+  async status(): Promise<string> {
+    return (await this.handle.describe()).status.name;
+  }
+}
+
+export class FerryClient {
+  private constructor(
+    readonly client: Client,
+    readonly config: FerryConfig,
+  ) {}
+
+  static async connect(config: FerryConfig = loadConfig()): Promise<FerryClient> {
+    return new FerryClient(await connectClient(config.temporal), config);
+  }
+
+  /** Validates the spec (throws SpecError naming each bad path) and starts the migration; its workflow id is the spec's name. */
+  async startMigration(spec: MigrationSpecInput, options: { taskQueue?: string } = {}): Promise<MigrationHandle> {
+    const parsed = parseSpec(spec);
+    await this.client.workflow.start('migrateToDynamo', {
+      taskQueue: options.taskQueue ?? this.config.temporal.taskQueue,
+      workflowId: parsed.name,
+      args: [spec],
+    });
+    return new MigrationHandle(this.client, parsed.name);
+  }
+
+  getMigration(workflowId: string): MigrationHandle {
+    return new MigrationHandle(this.client, workflowId);
+  }
+
+  /**
+   * Starts a new run of a failed or cancelled migration with its original
+   * spec. Partitions with a manifest are not redone; staged exports are reused.
+   */
+  async resumeMigration(workflowId: string, options: { taskQueue?: string } = {}): Promise<MigrationHandle> {
+    const handle = this.client.workflow.getHandle(workflowId);
+    const description = await handle.describe();
+    if (description.status.name === 'RUNNING') throw new Error(`migration ${workflowId} is still running; only a failed, cancelled or terminated migration can be resumed`);
+    if (description.status.name === 'COMPLETED') throw new Error(`migration ${workflowId} already completed; nothing to resume`);
+    const history = await handle.fetchHistory();
+    const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;
+    const payload = started?.input?.payloads?.[0];
+    if (!payload) throw new Error(`cannot read the original spec of ${workflowId} from its history`);
+    const spec = this.client.options.loadedDataConverter.payloadConverter.fromPayload<MigrationSpecInput>(payload);
+    await this.client.workflow.start('migrateToDynamo', {
+      taskQueue: options.taskQueue ?? description.taskQueue,
+      workflowId,
+      args: [spec],
+    });
+    return new MigrationHandle(this.client, workflowId);
+  }
+
+  async close(): Promise<void> {
+    await this.client.connection.close();
+  }
+}
+
+export { WorkflowFailedError };

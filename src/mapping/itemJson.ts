@@ -1,0 +1,68 @@
+/**
+ * Items as lines of text: DynamoDB JSON with sorted attribute names and bytes
+ * in base64. One canonical form, so the staged items file, the checksum and
+ * the verifier all agree on what an item is.
+ */
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { createHash } from 'node:crypto';
+import type { Item } from './item.js';
+
+function canonicalValue(value: AttributeValue): unknown {
+  if (value.B !== undefined) return { B: Buffer.from(value.B).toString('base64') };
+  if (value.BS !== undefined) return { BS: value.BS.map((b) => Buffer.from(b).toString('base64')).sort() };
+  if (value.SS !== undefined) return { SS: [...value.SS].sort() };
+  if (value.NS !== undefined) return { NS: [...value.NS].sort() };
+  if (value.L !== undefined) return { L: value.L.map(canonicalValue) };
+  if (value.M !== undefined) return { M: canonicalMap(value.M) };
+  return value;
+}
+
+function canonicalMap(map: Record<string, AttributeValue>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const name of Object.keys(map).sort()) out[name] = canonicalValue(map[name]!);
+  return out;
+}
+
+export function itemToLine(item: Item): string {
+  return JSON.stringify(canonicalMap(item));
+}
+
+function revive(value: Record<string, unknown>): AttributeValue {
+  if (typeof value.B === 'string') return { B: Buffer.from(value.B, 'base64') };
+  if (Array.isArray(value.BS)) return { BS: (value.BS as string[]).map((b) => Buffer.from(b, 'base64')) };
+  if (Array.isArray(value.L)) return { L: (value.L as Record<string, unknown>[]).map(revive) };
+  if (value.M && typeof value.M === 'object') return { M: reviveMap(value.M as Record<string, Record<string, unknown>>) };
+  return value as unknown as AttributeValue;
+}
+
+function reviveMap(map: Record<string, Record<string, unknown>>): Item {
+  const out: Item = {};
+  for (const [name, value] of Object.entries(map)) out[name] = revive(value);
+  return out;
+}
+
+export function lineToItem(line: string): Item {
+  return reviveMap(JSON.parse(line) as Record<string, Record<string, unknown>>);
+}
+
+/**
+ * Order-independent checksum of a set of items: the sum, mod 2^64, of the first
+ * 8 bytes of each canonical line's SHA-256. Equal sets give equal sums.
+ */
+export class ItemChecksum {
+  private sum = 0n;
+  count = 0;
+
+  addLine(line: string): void {
+    this.sum = (this.sum + createHash('sha256').update(line).digest().readBigUInt64BE(0)) & 0xffffffffffffffffn;
+    this.count++;
+  }
+
+  add(item: Item): void {
+    this.addLine(itemToLine(item));
+  }
+
+  hex(): string {
+    return this.sum.toString(16).padStart(16, '0');
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * The migration spec: one JSON document describes a migration. Validated with
+ * zod; every error names its path (`spec.bulk.concurrency`) and what is
+ * expected there. docs/spec.md documents each field with complete examples.
+ */
+import { z } from 'zod';
+import { tableMappingDocument } from './mapping/tableMapping.js';
+
+const positiveInt = z.number().int().positive();
+
+export const migrationSpec = z.object({
+  /** Names the migration: its workflow id and its staging folder. Letters, digits, `.`, `_`, `-`. */
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'expected 1–100 letters, digits, ".", "_" or "-", starting with a letter or digit'),
+  source: z
+    .object({
+      /**
+       * Name of the environment variable, on the workers, that holds the MySQL
+       * URL. The URL itself never enters the spec: workflow inputs are stored
+       * in Temporal's history.
+       */
+      urlEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'expected an environment variable name').default('FERRY_MYSQL_URL'),
+      /** Database (schema) to read; default: the URL's. */
+      database: z.string().min(1).optional(),
+    })
+    .strict()
+    .default({ urlEnv: 'FERRY_MYSQL_URL' }),
+  /** AWS DMS table-mapping JSON, plus ferry's group-records-to-item rule. */
+  mapping: tableMappingDocument,
+  /** Row-local DuckDB SQL per source table, over a relation named `source`; runs before the mapping. */
+  sql: z.record(z.string(), z.string().min(1)).default({}),
+  staging: z
+    .object({
+      /** Default: FERRY_STAGING_BUCKET on the workers. */
+      bucket: z.string().min(3).optional(),
+      prefix: z.string().regex(/^[A-Za-z0-9._/-]*$/, 'expected an S3 key prefix of letters, digits, ".", "_", "-", "/"').default('ferry'),
+      format: z.enum(['parquet', 'csv']).default('parquet'),
+    })
+    .strict()
+    .default({ prefix: 'ferry', format: 'parquet' }),
+  target: z
+    .object({
+      /** Create missing target tables (on-demand billing); when false, a missing table fails the preflight. */
+      create: z.boolean().default(false),
+    })
+    .strict()
+    .default({ create: false }),
+  bulk: z
+    .object({
+      /** Partitions per table; overrides partitionRows. */
+      partitions: positiveInt.max(10_000).optional(),
+      /** Target rows per partition when `partitions` is not set. */
+      partitionRows: positiveInt.default(250_000),
+      /** Partitions in flight at once, across all tables. */
+      concurrency: positiveInt.max(256).default(4),
+      /** BatchWriteItem calls in flight per loading partition. */
+      writersPerPartition: positiveInt.max(64).default(8),
+    })
+    .strict()
+    .default({ partitionRows: 250_000, concurrency: 4, writersPerPartition: 8 }),
+  writeBudget: z
+    .object({
+      /** Items written per second across the whole migration; unset: as fast as DynamoDB accepts. */
+      itemsPerSecond: z.number().positive().optional(),
+    })
+    .strict()
+    .default({}),
+  errors: z
+    .object({
+      /** `fail`: the first bad record fails the migration, naming its key and reason. `dead-letter`: it is written to S3 and counted. */
+      policy: z.enum(['fail', 'dead-letter']).default('fail'),
+    })
+    .strict()
+    .default({ policy: 'fail' }),
+  conversion: z
+    .object({
+      temporal: z.enum(['iso', 'epoch']).default('iso'),
+      nulls: z.enum(['omit', 'null']).default('omit'),
+    })
+    .strict()
+    .default({ temporal: 'iso', nulls: 'omit' }),
+}).strict();
+
+/** What a user writes (defaults optional). */
+export type MigrationSpecInput = z.input<typeof migrationSpec>;
+/** What ferry works with (defaults filled in). */
+export type MigrationSpec = z.output<typeof migrationSpec>;
+
+export class SpecError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`the migration spec is invalid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'SpecError';
+  }
+}
+
+function issuePath(path: PropertyKey[]): string {
+  return path.reduce<string>((out, p) => (typeof p === 'number' ? `${out}[${p}]` : `${out}.${String(p)}`), 'spec');
+}
+
+export function parseSpec(input: unknown): MigrationSpec {
+  const result = migrationSpec.safeParse(input);
+  if (result.success) return result.data;
+  throw new SpecError(result.error.issues.map((issue) => `${issuePath(issue.path)}: ${issue.message}`));
+}

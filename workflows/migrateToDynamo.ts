@@ -1,0 +1,279 @@
+/**
+ * migrateToDynamo: MySQL tables into DynamoDB. The bulk half of the runbook:
+ * preflight → plan partitions → bounded fan-out of export → transform → load
+ * per partition → report. Change capture slots in before the bulk copy and
+ * catch-up/verify/cutover after it (DESIGN.md).
+ *
+ * Workflow code: deterministic, no I/O; rows never pass through here, only
+ * key ranges, S3 keys and counts.
+ */
+import {
+  ApplicationFailure,
+  condition,
+  defineQuery,
+  defineSignal,
+  defineUpdate,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type * as activities from '../activities/index.js';
+import { staging, type ExportResult, type LoadResult, type PartitionManifest, type SourceTable, type Staging, type TransformResult } from '../src/bulk/model.js';
+import { partitionId, type PartitionRange } from '../src/bulk/partitionPlan.js';
+import { FerryKind, FerryPercent, FerryPhase } from '../src/searchAttributes.js';
+import { SpecError, parseSpec, type MigrationSpec, type MigrationSpecInput } from '../src/spec.js';
+
+const retry = { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 10 };
+
+const { preflight } = proxyActivities<typeof activities>({ startToCloseTimeout: '10 minutes', retry: { ...retry, maximumAttempts: 3 } });
+const { planPartitions } = proxyActivities<typeof activities>({ startToCloseTimeout: '1 hour', heartbeatTimeout: '2 minutes', retry });
+const { readManifest } = proxyActivities<typeof activities>({ startToCloseTimeout: '1 minute', retry });
+const { exportPartition, transformPartition } = proxyActivities<typeof activities>({
+  startToCloseTimeout: '4 hours',
+  heartbeatTimeout: '2 minutes',
+  retry,
+});
+// A short heartbeat timeout: a killed worker's partition moves to another worker within seconds.
+const { loadPartition } = proxyActivities<typeof activities>({ startToCloseTimeout: '12 hours', heartbeatTimeout: '20 seconds', retry });
+
+export type MigrationPhase = 'preflight' | 'planning' | 'bulk' | 'done' | 'failed';
+
+export interface PartitionReport {
+  partition: string;
+  table: string;
+  index: number;
+  rows: number;
+  items: number;
+  bytes: number;
+  deadLetters: number;
+  exportMs: number;
+  transformMs: number;
+  loadMs: number;
+  /** Where a retried load resumed (0: from the start). */
+  loadResumedFrom: number;
+  /** True when the partition's manifest came from an earlier run: nothing was redone. */
+  reused: boolean;
+  /** True when the staged export of an earlier attempt or run was reused. */
+  exportReused: boolean;
+  checksum: string;
+}
+
+export interface TableReport {
+  table: string;
+  targetTable: string;
+  partitions: number;
+  rows: number;
+  items: number;
+  bytes: number;
+  deadLetters: number;
+  /** Rows per second of each stage, summed over partition durations. */
+  exportRowsPerSecond: number;
+  transformRowsPerSecond: number;
+  loadItemsPerSecond: number;
+}
+
+export interface MigrationReport {
+  name: string;
+  tables: TableReport[];
+  partitions: PartitionReport[];
+  createdTables: string[];
+  rows: number;
+  items: number;
+  deadLetters: number;
+  durationMs: number;
+  rowsPerSecond: number;
+}
+
+export interface MigrationProgress {
+  phase: MigrationPhase;
+  paused: boolean;
+  writeBudget?: number;
+  tables: { table: string; plannedRows: number; partitions: number; partitionsDone: number; rowsDone: number; itemsDone: number }[];
+  plannedRows: number;
+  rowsDone: number;
+  percent: number;
+  partitionsRunning: string[];
+  startedAt: number;
+  error?: string;
+}
+
+export const progressQuery = defineQuery<MigrationProgress>('progress');
+export const budgetShareQuery = defineQuery<{ itemsPerSecond?: number }>('budgetShare');
+export const pauseSignal = defineSignal('pause');
+export const resumeSignal = defineSignal('resume');
+/** Sets the write budget in items per second for the whole migration; null lifts it. */
+export const setWriteBudgetUpdate = defineUpdate<{ itemsPerSecond: number | null }, [number | null]>('setWriteBudget');
+
+export async function migrateToDynamo(input: MigrationSpecInput): Promise<MigrationReport> {
+  let spec: MigrationSpec;
+  try {
+    spec = parseSpec(input);
+  } catch (err) {
+    if (err instanceof SpecError) throw ApplicationFailure.nonRetryable(err.message, 'InvalidSpec');
+    throw err;
+  }
+  const startedAt = workflowInfo().runStartTime.getTime();
+  const state: MigrationProgress = { phase: 'preflight', paused: false, writeBudget: spec.writeBudget.itemsPerSecond, tables: [], plannedRows: 0, rowsDone: 0, percent: 0, partitionsRunning: [], startedAt };
+  const loading = new Set<string>();
+
+  setHandler(progressQuery, () => state);
+  setHandler(budgetShareQuery, () => ({ itemsPerSecond: state.writeBudget === undefined ? undefined : state.writeBudget / Math.max(1, loading.size) }));
+  setHandler(pauseSignal, () => void (state.paused = true));
+  setHandler(resumeSignal, () => void (state.paused = false));
+  setHandler(
+    setWriteBudgetUpdate,
+    (itemsPerSecond) => {
+      state.writeBudget = itemsPerSecond ?? undefined;
+      return { itemsPerSecond };
+    },
+    {
+      validator: (itemsPerSecond) => {
+        if (itemsPerSecond !== null && !(typeof itemsPerSecond === 'number' && itemsPerSecond > 0)) {
+          throw new Error(`write budget must be a positive number of items per second, or null for no limit; got ${JSON.stringify(itemsPerSecond)}`);
+        }
+      },
+    },
+  );
+
+  const phase = (next: MigrationPhase) => {
+    state.phase = next;
+    upsertSearchAttributes([
+      { key: FerryKind, value: 'migrateToDynamo' },
+      { key: FerryPhase, value: next },
+      { key: FerryPercent, value: state.percent },
+    ]);
+  };
+
+  try {
+    phase('preflight');
+    const checked = await preflight(spec);
+    const stage: Staging = staging(spec, checked.bucket);
+
+    phase('planning');
+    const plans: { source: SourceTable; ranges: PartitionRange[] }[] = [];
+    for (const source of checked.tables) {
+      const ranges = await planPartitions(spec, source);
+      plans.push({ source, ranges });
+      const plannedRows = ranges.reduce((n, r) => n + r.plannedRows, 0);
+      state.tables.push({ table: source.table, plannedRows, partitions: ranges.length, partitionsDone: 0, rowsDone: 0, itemsDone: 0 });
+      state.plannedRows += plannedRows;
+    }
+
+    phase('bulk');
+    const reports: PartitionReport[] = [];
+    const runPartition = async (source: SourceTable, range: PartitionRange): Promise<void> => {
+      const id = partitionId(range);
+      state.partitionsRunning.push(id);
+      try {
+        const manifest = await readManifest(stage, range);
+        const report = manifest ? partitionReport(manifest, true) : await copyPartition(source, range, id);
+        reports.push(report);
+        const table = state.tables.find((t) => t.table === range.table)!;
+        table.partitionsDone++;
+        table.rowsDone += report.rows;
+        table.itemsDone += report.items;
+        state.rowsDone += report.rows;
+        state.percent = state.plannedRows ? Math.min(100, Math.round((state.rowsDone / state.plannedRows) * 1000) / 10) : 100;
+        upsertSearchAttributes([{ key: FerryPercent, value: state.percent }]);
+      } finally {
+        state.partitionsRunning = state.partitionsRunning.filter((p) => p !== id);
+      }
+    };
+    const copyPartition = async (source: SourceTable, range: PartitionRange, id: string): Promise<PartitionReport> => {
+      const exported: ExportResult = await exportPartition(spec, stage, source, range);
+      const transformed: TransformResult = await transformPartition(spec, stage, source, range);
+      loading.add(id);
+      let loaded: LoadResult;
+      try {
+        const share = state.writeBudget === undefined ? undefined : state.writeBudget / loading.size;
+        loaded = await loadPartition(stage, { targetTable: source.mapping.targetTable, range, exported, transformed, writers: spec.bulk.writersPerPartition, itemsPerSecond: share });
+      } finally {
+        loading.delete(id);
+      }
+      return partitionReport({ partition: id, range, export: exported, transform: transformed, load: loaded, finishedAt: '' }, false);
+    };
+
+    // Bounded fan-out: at most `concurrency` partitions in flight; a failure stops new launches,
+    // lets the running ones finish (their manifests make a resumed run skip them), then fails the run.
+    const running = new Set<Promise<void>>();
+    let failure: unknown;
+    for (const { source, ranges } of plans) {
+      for (const range of ranges) {
+        await condition(() => failure !== undefined || (!state.paused && running.size < spec.bulk.concurrency));
+        if (failure !== undefined) break;
+        const task: Promise<void> = runPartition(source, range)
+          .catch((err) => void (failure ??= err))
+          .finally(() => running.delete(task));
+        running.add(task);
+      }
+    }
+    await Promise.all(running);
+    if (failure !== undefined) throw failure;
+
+    phase('done');
+    return buildReport(spec.name, plans, reports, checked.createdTables, workflowNow() - startedAt);
+  } catch (err) {
+    state.error = err instanceof Error ? err.message : String(err);
+    phase('failed');
+    throw err;
+  }
+}
+
+/** Temporal's deterministic workflow clock (the SDK replaces Date in workflow code). */
+function workflowNow(): number {
+  return new Date().getTime();
+}
+
+function partitionReport(manifest: PartitionManifest, reused: boolean): PartitionReport {
+  return {
+    partition: manifest.partition,
+    table: manifest.range.table,
+    index: manifest.range.index,
+    rows: manifest.transform.rows,
+    items: manifest.transform.items,
+    bytes: manifest.export.bytes,
+    deadLetters: manifest.transform.deadLetters,
+    exportMs: manifest.export.ms,
+    transformMs: manifest.transform.ms,
+    loadMs: manifest.load.ms,
+    loadResumedFrom: manifest.load.resumedFrom,
+    reused,
+    exportReused: manifest.export.reused,
+    checksum: manifest.transform.checksum,
+  };
+}
+
+const perSecond = (n: number, ms: number) => (ms > 0 ? Math.round((n / ms) * 1000) : 0);
+
+function buildReport(name: string, plans: { source: SourceTable }[], partitions: PartitionReport[], createdTables: string[], durationMs: number): MigrationReport {
+  partitions.sort((a, b) => (a.table === b.table ? a.index - b.index : a.table < b.table ? -1 : 1));
+  const tables = plans.map(({ source }) => {
+    const own = partitions.filter((p) => p.table === source.table);
+    const sum = (f: (p: PartitionReport) => number) => own.reduce((n, p) => n + f(p), 0);
+    return {
+      table: source.table,
+      targetTable: source.mapping.targetTable,
+      partitions: own.length,
+      rows: sum((p) => p.rows),
+      items: sum((p) => p.items),
+      bytes: sum((p) => p.bytes),
+      deadLetters: sum((p) => p.deadLetters),
+      exportRowsPerSecond: perSecond(sum((p) => p.rows), sum((p) => p.exportMs)),
+      transformRowsPerSecond: perSecond(sum((p) => p.rows), sum((p) => p.transformMs)),
+      loadItemsPerSecond: perSecond(sum((p) => p.items), sum((p) => p.loadMs)),
+    };
+  });
+  const rows = tables.reduce((n, t) => n + t.rows, 0);
+  return {
+    name,
+    tables,
+    partitions,
+    createdTables,
+    rows,
+    items: tables.reduce((n, t) => n + t.items, 0),
+    deadLetters: tables.reduce((n, t) => n + t.deadLetters, 0),
+    durationMs,
+    rowsPerSecond: perSecond(rows, durationMs),
+  };
+}
