@@ -1,0 +1,45 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { BoundaryPicker, rangePredicate, type KeyTuple } from '../src/bulk/partitionPlan.js';
+
+function plan(keys: KeyTuple[], partitions: number) {
+  const picker = new BoundaryPicker(keys.length, partitions);
+  for (const k of keys) picker.add(k);
+  return picker.ranges('t', ['a', 'b']);
+}
+
+test('partitions of a composite key hold about equal row counts and cover every row exactly once', () => {
+  const keys: KeyTuple[] = [];
+  for (let a = 0; a < 100; a++) for (let b = 0; b < 10; b++) keys.push([a, `k${b}`]);
+  const ranges = plan(keys, 4);
+  assert.equal(ranges.length, 4);
+  assert.deepEqual(ranges.map((r) => r.plannedRows), [250, 250, 250, 250]);
+  assert.equal(ranges[0]!.after, undefined);
+  assert.equal(ranges.at(-1)!.upTo, undefined, 'the last partition is open-ended: rows inserted after planning land in it');
+  for (let i = 1; i < ranges.length; i++) assert.deepEqual(ranges[i]!.after, ranges[i - 1]!.upTo);
+});
+
+test('a bound never splits rows that share a split key (one item of a grouping mapping)', () => {
+  // Split on the group prefix: 10 groups of 30 rows each.
+  const keys: KeyTuple[] = [];
+  for (let g = 0; g < 10; g++) for (let i = 0; i < 30; i++) keys.push([g]);
+  const picker = new BoundaryPicker(keys.length, 7);
+  for (const k of keys) picker.add(k);
+  const ranges = picker.ranges('t', ['g']);
+  for (const r of ranges) assert.equal(r.plannedRows % 30, 0, `partition ${r.index} holds whole groups (${r.plannedRows} rows)`);
+  assert.equal(ranges.reduce((n, r) => n + r.plannedRows, 0), 300);
+});
+
+test('one partition when asked for one, or when the table is empty', () => {
+  assert.equal(plan([[1, 'a']], 1).length, 1);
+  const empty = new BoundaryPicker(0, 8).ranges('t', ['a']);
+  assert.deepEqual(empty.map((r) => [r.after, r.upTo, r.plannedRows]), [[undefined, undefined, 0]]);
+});
+
+test('range predicates spell out tuple comparison; integers inline, other values as parameters', () => {
+  const range = { table: 't', index: 1, columns: ['a', 'b'], after: [5, 'x'], upTo: ['9223372036854775807', 'y'], plannedRows: 0 };
+  const { sql, params } = rangePredicate(range, new Set(['a']));
+  assert.equal(sql, '(`a` > 5 OR (`a` = 5 AND `b` > ?)) AND (`a` < 9223372036854775807 OR (`a` = 9223372036854775807 AND `b` <= ?))');
+  assert.deepEqual(params, ['x', 'y']);
+  assert.throws(() => rangePredicate({ ...range, after: ['1 OR 1=1', 'x'] }, new Set(['a'])), /is not an integer/);
+});

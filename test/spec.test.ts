@@ -1,0 +1,42 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseSpec, SpecError } from '../src/spec.js';
+import { ROOT } from './helpers.js';
+
+const example = () => JSON.parse(fs.readFileSync(path.join(ROOT, 'docs', 'examples', 'purchase-dms.json'), 'utf8'));
+
+test('the documented examples are valid specs, and defaults are filled in', () => {
+  for (const file of fs.readdirSync(path.join(ROOT, 'docs', 'examples'))) {
+    const spec = parseSpec(JSON.parse(fs.readFileSync(path.join(ROOT, 'docs', 'examples', file), 'utf8')));
+    assert.ok(spec.bulk.concurrency > 0, file);
+  }
+  const minimal = parseSpec({ name: 'm', mapping: { rules: [{ 'rule-type': 'selection', 'object-locator': { 'schema-name': 's', 'table-name': '%' }, 'rule-action': 'include' }] } });
+  assert.equal(minimal.source.urlEnv, 'FERRY_MYSQL_URL');
+  assert.equal(minimal.errors.policy, 'fail');
+  assert.equal(minimal.staging.format, 'parquet');
+});
+
+test('an invalid spec is refused with every offending path and what is expected there', () => {
+  const spec = example();
+  spec.bulk.concurrency = 'four';
+  spec.errors.policy = 'ignore';
+  spec.mapping.rules[1]['mapping-parameters']['partition-key-name'] = '';
+  spec.stagingg = {};
+  try {
+    parseSpec(spec);
+    assert.fail('expected a SpecError');
+  } catch (err) {
+    assert.ok(err instanceof SpecError);
+    const text = err.message;
+    assert.match(text, /spec\.bulk\.concurrency: .*expected number/i);
+    assert.match(text, /spec\.errors\.policy: .*"fail"|"dead-letter"/);
+    assert.match(text, /spec\.mapping\.rules\[1\]/);
+    assert.match(text, /stagingg/);
+  }
+});
+
+test('a name that cannot be a workflow id and staging folder is refused', () => {
+  assert.throws(() => parseSpec({ ...example(), name: '../etc' }), /spec\.name: expected 1–100 letters, digits/);
+});
