@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { defaultPayloadConverter } from '@temporalio/common';
 import { dynamoClient } from '../src/aws.js';
 import { FerryClient } from '../src/client.js';
 import { loadConfig } from '../src/config.js';
@@ -149,4 +150,37 @@ test('grouping mapping: rows sharing (customerid, orderid) fold into one item wi
   assert.equal(report.rows, source.length, 'every row was read once: no group was split or duplicated across partitions');
   assert.equal(report.items, expected.size);
   assert.ok(report.partitions.length > 1, 'the table was split into several partitions');
+});
+
+test('a worker killed (SIGKILL) while a partition loads: a new worker finishes the run from the checkpoint, target equals source', async () => {
+  const target = uniqueName('purchase_kill');
+  const spec = exampleSpec('purchase-dms.json', uniqueName('bulk-kill'), target);
+  spec.bulk = { partitions: 1, concurrency: 1 };
+  // A budget slow enough that the load is surely still running when the worker dies.
+  spec.writeBudget = { itemsPerSecond: 2500 };
+  const migration = await ferry.startMigration(spec);
+  const handle = ferry.client.workflow.getHandle(migration.workflowId);
+  for (let i = 0; ; i++) {
+    const pending = (await handle.describe()).raw.pendingActivities ?? [];
+    const load = pending.find((a) => a.activityType?.name === 'loadPartition');
+    const payload = load?.heartbeatDetails?.payloads?.[0];
+    if (payload && defaultPayloadConverter.fromPayload<{ done: number }>(payload).done > 0) break;
+    assert.ok(i < 600, 'the load never heartbeat a checkpoint');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  await stopProcess(worker, 'SIGKILL');
+  worker = await startWorkerProcess(taskQueue);
+  const report = await migration.result();
+
+  const resumed = report.partitions.find((p) => p.loadResumedFrom > 0);
+  assert.ok(resumed, `a partition resumed its load from a non-zero checkpoint: ${JSON.stringify(report.partitions.map((p) => p.loadResumedFrom))}`);
+  const expected = new Map<string, Record<string, AttributeValue>>();
+  for (const r of source) {
+    expected.set(`${r.customerid}|${r.orderid}#${r.productid}`, {
+      customer_orderid: { S: `${r.customerid}|${r.orderid}` },
+      productid: { N: String(r.productid) },
+      quantity: { N: String(r.quantity) },
+    });
+  }
+  assertSameItems(await scanAll(target), expected, (i) => `${i.customer_orderid!.S}#${i.productid!.N}`);
 });
