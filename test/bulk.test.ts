@@ -113,12 +113,8 @@ function sortKeys(item: Record<string, AttributeValue>) {
   return Object.fromEntries(Object.entries(item).sort(([a], [b]) => (a < b ? -1 : 1)));
 }
 
-test('DMS-style mapping: every purchase row becomes one item keyed customer_orderid|productid, equal to the source', async () => {
-  assert.ok(source.length >= 100_000, `seeded ${source.length} rows`);
-  const target = uniqueName('purchase_dms');
-  const migration = await ferry.startMigration(exampleSpec('purchase-dms.json', uniqueName('bulk-dms'), target));
-  const report = await migration.result();
-
+/** Worked example (a), computed by the test itself: one item per row, keyed customer_orderid|productid. */
+async function assertDmsTargetEqualsSource(target: string): Promise<void> {
   const expected = new Map<string, Record<string, AttributeValue>>();
   for (const r of source) {
     expected.set(`${r.customerid}|${r.orderid}#${r.productid}`, {
@@ -128,6 +124,15 @@ test('DMS-style mapping: every purchase row becomes one item keyed customer_orde
     });
   }
   assertSameItems(await scanAll(target), expected, (i) => `${i.customer_orderid!.S}#${i.productid!.N}`);
+}
+
+test('DMS-style mapping: every purchase row becomes one item keyed customer_orderid|productid, equal to the source', async () => {
+  assert.ok(source.length >= 100_000, `seeded ${source.length} rows`);
+  const target = uniqueName('purchase_dms');
+  const migration = await ferry.startMigration(exampleSpec('purchase-dms.json', uniqueName('bulk-dms'), target));
+  const report = await migration.result();
+
+  await assertDmsTargetEqualsSource(target);
   assert.equal(report.rows, source.length);
   assert.equal(report.items, source.length);
   assert.equal(report.partitions.length, 6);
@@ -174,13 +179,5 @@ test('a worker killed (SIGKILL) while a partition loads: a new worker finishes t
 
   const resumed = report.partitions.find((p) => p.loadResumedFrom > 0);
   assert.ok(resumed, `a partition resumed its load from a non-zero checkpoint: ${JSON.stringify(report.partitions.map((p) => p.loadResumedFrom))}`);
-  const expected = new Map<string, Record<string, AttributeValue>>();
-  for (const r of source) {
-    expected.set(`${r.customerid}|${r.orderid}#${r.productid}`, {
-      customer_orderid: { S: `${r.customerid}|${r.orderid}` },
-      productid: { N: String(r.productid) },
-      quantity: { N: String(r.quantity) },
-    });
-  }
-  assertSameItems(await scanAll(target), expected, (i) => `${i.customer_orderid!.S}#${i.productid!.N}`);
+  await assertDmsTargetEqualsSource(target);
 });

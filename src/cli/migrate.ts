@@ -73,14 +73,17 @@ async function withWorker<T>(embedded: boolean, work: () => Promise<T>): Promise
   return worker.runUntil(work());
 }
 
-export async function runMigrate(specFile: string, options: RunOptions): Promise<MigrationReport> {
-  const spec = readSpecFile(specFile);
+/** Starts a run with a worker (unless told otherwise), draws its progress and prints its report. */
+async function runWatched(
+  start: (ferry: FerryClient, config: ReturnType<typeof loadConfig>) => Promise<{ migration: MigrationHandle; announce: string }>,
+  options: RunOptions,
+): Promise<MigrationReport> {
   const config = loadConfig();
   const ferry = await FerryClient.connect(config);
   try {
     return await withWorker(options.embeddedWorker, async () => {
-      const migration = await ferry.startMigration(spec);
-      options.say(`migrate: started ${migration.workflowId}; watch it at ${workflowUrl(config.temporal.uiUrl, config.temporal.namespace, migration.workflowId)}`);
+      const { migration, announce } = await start(ferry, config);
+      options.say(`${announce}; watch it at ${workflowUrl(config.temporal.uiUrl, config.temporal.namespace, migration.workflowId)}`);
       const report = await watch(migration, options.say);
       printReport(report, options.say);
       return report;
@@ -90,18 +93,17 @@ export async function runMigrate(specFile: string, options: RunOptions): Promise
   }
 }
 
+export async function runMigrate(specFile: string, options: RunOptions): Promise<MigrationReport> {
+  const spec = readSpecFile(specFile);
+  return runWatched(async (ferry) => {
+    const migration = await ferry.startMigration(spec);
+    return { migration, announce: `migrate: started ${migration.workflowId}` };
+  }, options);
+}
+
 export async function runResume(workflowId: string, options: RunOptions): Promise<MigrationReport> {
-  const config = loadConfig();
-  const ferry = await FerryClient.connect(config);
-  try {
-    return await withWorker(options.embeddedWorker, async () => {
-      const migration = await ferry.resumeMigration(workflowId, { taskQueue: config.temporal.taskQueue });
-      options.say(`resume: started a new run of ${workflowId}, reusing finished partitions; watch it at ${workflowUrl(config.temporal.uiUrl, config.temporal.namespace, workflowId)}`);
-      const report = await watch(migration, options.say);
-      printReport(report, options.say);
-      return report;
-    });
-  } finally {
-    await ferry.close();
-  }
+  return runWatched(async (ferry, config) => {
+    const migration = await ferry.resumeMigration(workflowId, { taskQueue: config.temporal.taskQueue });
+    return { migration, announce: `resume: started a new run of ${workflowId}, reusing finished partitions` };
+  }, options);
 }
