@@ -11,6 +11,12 @@ import { runSmoke } from './smoke.js';
 
 const say = (line: string) => console.log(`ferry ${line}`);
 
+// `ferry stack status | head`: a reader that stops reading is not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 async function up(parts: string[]): Promise<void> {
   const started = Date.now();
   await stackUp(parsePartNames(parts), (line) => say(`stack: ${line}`));

@@ -30,6 +30,8 @@ export interface Part {
   name: PartName;
   /** Installs what the part runs (idempotent, cached) and describes the service. */
   prepare(ctx: StackContext): Promise<ServiceDefinition>;
+  /** One health probe; needs nothing installed beyond what a running part already has. */
+  healthy(ctx: StackContext): Promise<boolean>;
   /** Idempotent setup once the service is healthy: users, buckets. */
   afterStart?(ctx: StackContext): Promise<void>;
   /** What an operator needs to reach the part. */
@@ -42,6 +44,16 @@ function installLog(ctx: StackContext, name: string): string {
   const { logFile } = serviceFiles(ctx.config.stackDir, name);
   fs.mkdirSync(path.dirname(logFile), { recursive: true });
   return logFile;
+}
+
+/** True once the call succeeds; the client is closed either way so no socket keeps the CLI alive. */
+async function answers<C extends { destroy(): void }>(client: C, call: (client: C) => Promise<unknown>): Promise<boolean> {
+  try {
+    await call(client);
+    return true;
+  } finally {
+    client.destroy();
+  }
 }
 
 const temporal: Part = {
@@ -67,10 +79,11 @@ const temporal: Part = {
         '--log-level', 'warn',
         ...attributes,
       ],
-      healthy: () => temporalHealthy(`${LOOPBACK}:${ctx.ports.temporal}`),
+      healthy: () => temporal.healthy(ctx),
       startTimeoutMs: 60_000,
     };
   },
+  healthy: (ctx) => temporalHealthy(`${LOOPBACK}:${ctx.ports.temporal}`),
   describe: (ctx) => `gRPC ${LOOPBACK}:${ctx.ports.temporal}, Web UI http://${LOOPBACK}:${ctx.ports.temporalUi}`,
 };
 
@@ -130,12 +143,13 @@ const mysqlPart: Part = {
         '--innodb-flush-log-at-trx-commit=2',
         '--sync-binlog=0',
       ],
-      healthy: async () => {
-        await runCommand('mysql', 'mariadb-admin', ['--no-defaults', `--socket=${socket}`, '-uroot', 'ping']);
-        return true;
-      },
+      healthy: () => mysqlPart.healthy(ctx),
       startTimeoutMs: 60_000,
     };
+  },
+  async healthy(ctx) {
+    await runCommand('mysql', 'mariadb-admin', ['--no-defaults', `--socket=${mysqlSocket(ctx)}`, '-uroot', 'ping']);
+    return true;
   },
   async afterStart(ctx) {
     const url = new URL(ctx.config.mysqlUrl);
@@ -163,7 +177,6 @@ const dynamodb: Part = {
   async prepare(ctx) {
     const home = await ensureDynamoDbLocal(ctx.config.cacheDir, ctx.progress, installLog(ctx, 'dynamodb'));
     const { dir } = serviceFiles(ctx.config.stackDir, 'dynamodb');
-    const client = dynamoClient(ctx.config.aws);
     return {
       name: 'dynamodb',
       ports: [{ port: ctx.ports.dynamodb, variable: 'FERRY_DYNAMODB_PORT' }],
@@ -181,12 +194,12 @@ const dynamodb: Part = {
         '-sharedDb',
         '-disableTelemetry',
       ],
-      healthy: async () => {
-        await client.send(new ListTablesCommand({ Limit: 1 }));
-        return true;
-      },
+      healthy: () => dynamodb.healthy(ctx),
       startTimeoutMs: 60_000,
     };
+  },
+  async healthy(ctx) {
+    return answers(dynamoClient(ctx.config.aws), (c) => c.send(new ListTablesCommand({ Limit: 1 })));
   },
   describe: (ctx) => `http://${LOOPBACK}:${ctx.ports.dynamodb} (DynamoDB Local)`,
 };
@@ -197,7 +210,6 @@ const kinesis: Part = {
     const require = createRequire(import.meta.url);
     const main = require.resolve('kinesis-local/main.js');
     const { dir } = serviceFiles(ctx.config.stackDir, 'kinesis');
-    const client = kinesisClient(ctx.config.aws);
     return {
       name: 'kinesis',
       ports: [
@@ -216,12 +228,12 @@ const kinesis: Part = {
         PERSIST_PATH: dir,
         LOG_LEVEL: 'WARN',
       },
-      healthy: async () => {
-        await client.send(new ListStreamsCommand({ Limit: 1 }));
-        return true;
-      },
+      healthy: () => kinesis.healthy(ctx),
       startTimeoutMs: 60_000,
     };
+  },
+  async healthy(ctx) {
+    return answers(kinesisClient(ctx.config.aws), (c) => c.send(new ListStreamsCommand({ Limit: 1 })));
   },
   describe: (ctx) => `http://${LOOPBACK}:${ctx.ports.kinesis} (kinesis-mock)`,
 };
@@ -235,7 +247,6 @@ const s3: Part = {
     const metaDir = path.join(dir, 'meta');
     fs.mkdirSync(dataDir, { recursive: true });
     fs.mkdirSync(metaDir, { recursive: true });
-    const client = s3Client(ctx.config.aws);
     return {
       name: 's3',
       ports: [{ port: ctx.ports.s3, variable: 'FERRY_S3_PORT' }],
@@ -249,12 +260,12 @@ const s3: Part = {
         // Metadata in a side folder: works on filesystems without user xattrs.
         'posix', '--sidecar', metaDir, dataDir,
       ],
-      healthy: async () => {
-        await client.send(new ListBucketsCommand({}));
-        return true;
-      },
+      healthy: () => s3.healthy(ctx),
       startTimeoutMs: 30_000,
     };
+  },
+  async healthy(ctx) {
+    return answers(s3Client(ctx.config.aws), (c) => c.send(new ListBucketsCommand({})));
   },
   async afterStart(ctx) {
     const client = s3Client(ctx.config.aws);

@@ -85,7 +85,7 @@ export function portTaken(port: number): Promise<boolean> {
   });
 }
 
-async function healthyNow(def: ServiceDefinition): Promise<boolean> {
+async function healthyNow(def: Pick<ServiceDefinition, 'healthy'>): Promise<boolean> {
   try {
     return await def.healthy();
   } catch {
@@ -175,9 +175,22 @@ export async function stopService(stackDir: string, name: string): Promise<boole
   return true;
 }
 
-export async function serviceState(stackDir: string, def: ServiceDefinition): Promise<ServiceState> {
-  const { pidFile, logFile } = serviceFiles(stackDir, def.name);
+/**
+ * A running part that does not answer one probe is probed again for a few
+ * seconds: a busy machine (a garbage collection, a load test) can delay a single
+ * answer, and "not answering" should mean the part is really stuck.
+ */
+export async function serviceState(stackDir: string, name: string, healthy: () => Promise<boolean>): Promise<ServiceState> {
+  const { pidFile, logFile } = serviceFiles(stackDir, name);
   const pid = readPid(pidFile);
   const running = pid !== undefined && alive(pid);
-  return { name: def.name, pid: running ? pid : undefined, running, healthy: running && (await healthyNow(def)), logFile };
+  let answering = false;
+  for (let attempt = 0; running && !answering && attempt < STATUS_PROBES; attempt++) {
+    if (attempt > 0) await sleep(STATUS_PROBE_GAP_MS);
+    answering = await healthyNow({ healthy });
+  }
+  return { name, pid: running ? pid : undefined, running, healthy: answering, logFile };
 }
+
+const STATUS_PROBES = 10;
+const STATUS_PROBE_GAP_MS = 500;

@@ -40,7 +40,7 @@ export async function stackUp(names: PartName[] = [...PART_NAMES], progress: Pro
       const how = await startService(config.stackDir, definition);
       await part.afterStart?.(ctx);
       progress(`${name}: ${how === 'reused' ? 'already running' : 'started'}, ${part.describe(ctx)}`);
-      return { ...(await serviceState(config.stackDir, definition)), address: part.describe(ctx) };
+      return { ...(await serviceState(config.stackDir, name, definition.healthy)), address: part.describe(ctx) };
     }),
   );
   const failures = results.flatMap((r, i) =>
@@ -58,13 +58,13 @@ export async function stackDown(names: PartName[] = [...PART_NAMES], progress: P
   );
 }
 
+/** Reports each part without installing anything: pid file, process, health probe. */
 export async function stackStatus(names: PartName[] = [...PART_NAMES], config = loadConfig()): Promise<PartStatus[]> {
   const ctx = context(config, () => {});
   return Promise.all(
     names.map(async (name) => {
       const part = PARTS[name];
-      const definition = await part.prepare(ctx);
-      return { ...(await serviceState(config.stackDir, definition)), address: part.describe(ctx) };
+      return { ...(await serviceState(config.stackDir, name, () => part.healthy(ctx))), address: part.describe(ctx) };
     }),
   );
 }
