@@ -7,7 +7,7 @@
  * partition's manifest.
  */
 import { BatchWriteItemCommand, type WriteRequest } from '@aws-sdk/client-dynamodb';
-import { Context } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import readline from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { dynamoClient, s3Client } from '../src/aws.js';
@@ -164,5 +164,14 @@ async function budgetShare(context: Context): Promise<BudgetShare> {
 
 /** A partition's manifest, if an earlier run or attempt finished it. */
 export async function readManifest(stage: Staging, range: PartitionRange): Promise<PartitionManifest | undefined> {
-  return getJson<PartitionManifest>(s3Client(loadConfig().aws), stage.bucket, partitionKeys(stage, range).manifest);
+  const key = partitionKeys(stage, range).manifest;
+  const manifest = await getJson<PartitionManifest>(s3Client(loadConfig().aws), stage.bucket, key);
+  if (manifest && JSON.stringify(manifest.range) !== JSON.stringify(range)) {
+    throw ApplicationFailure.nonRetryable(
+      `s3://${stage.bucket}/${key} covers a different key range than this run's plan; the staging folder holds another migration's partitions. ` +
+        'Give the migration a new name or delete that folder',
+      'StagingMismatch',
+    );
+  }
+  return manifest;
 }

@@ -4,12 +4,30 @@
  */
 import { Context } from '@temporalio/activity';
 import { BoundaryPicker, quoteIdent, toKeyPart, type PartitionRange } from '../src/bulk/partitionPlan.js';
-import type { SourceTable } from '../src/bulk/model.js';
+import { migrationKeys, type SourceTable, type Staging } from '../src/bulk/model.js';
+import { s3Client } from '../src/aws.js';
+import { loadConfig } from '../src/config.js';
+import { getJson, putJson } from '../src/s3.js';
 import { streamRows } from '../src/mysql.js';
 import { connectSource } from '../src/source.js';
 import type { MigrationSpec } from '../src/spec.js';
 
-export async function planPartitions(spec: MigrationSpec, source: SourceTable): Promise<PartitionRange[]> {
+/**
+ * The plan is stored in staging and a resumed run uses the stored one: manifests
+ * and exports belong to key ranges, and a re-plan over a table that changed
+ * since would move the bounds under them (rows skipped or copied twice).
+ */
+export async function planPartitions(spec: MigrationSpec, stage: Staging, source: SourceTable): Promise<PartitionRange[]> {
+  const s3 = s3Client(loadConfig().aws);
+  const planKey = migrationKeys(stage).plan(source.table);
+  const stored = await getJson<PartitionRange[]>(s3, stage.bucket, planKey);
+  if (stored) return stored;
+  const ranges = await planTable(spec, source);
+  await putJson(s3, stage.bucket, planKey, ranges);
+  return ranges;
+}
+
+async function planTable(spec: MigrationSpec, source: SourceTable): Promise<PartitionRange[]> {
   const db = await connectSource(spec);
   try {
     const table = `${quoteIdent(source.schema)}.${quoteIdent(source.table)}`;

@@ -4,13 +4,14 @@
  */
 import { CreateTableCommand, DescribeTableCommand, ResourceNotFoundException, waitUntilTableExists, type KeyType as DynamoKeyType } from '@aws-sdk/client-dynamodb';
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import { dynamoClient, s3Client } from '../src/aws.js';
-import type { PreflightReport, SourceTable } from '../src/bulk/model.js';
+import { migrationKeys, staging, type PreflightReport, type SourceTable, type StagingClaim } from '../src/bulk/model.js';
 import { loadConfig } from '../src/config.js';
 import { compileTableMapping, keyColumns, mappingProblems, selectTables, tableMappingDocument, type KeyType, type TableMapping } from '../src/mapping/tableMapping.js';
 import { UnsupportedColumnError, type SourceColumn } from '../src/mapping/types.js';
 import { connectSource, estimateRows, listTables, readColumns, readPrimaryKey, sourceDatabase } from '../src/source.js';
+import { getJson, putJson } from '../src/s3.js';
 import type { MigrationSpec } from '../src/spec.js';
 
 function refuse(message: string): never {
@@ -113,15 +114,28 @@ async function checkTarget(spec: MigrationSpec, tables: SourceTable[]): Promise<
   return created;
 }
 
-export async function preflight(spec: MigrationSpec): Promise<PreflightReport> {
+export async function preflight(spec: MigrationSpec, options: { resume?: boolean } = {}): Promise<PreflightReport> {
   const config = loadConfig();
+  const s3 = s3Client(config.aws);
   const bucket = spec.staging.bucket ?? config.stagingBucket;
   try {
-    await s3Client(config.aws).send(new HeadBucketCommand({ Bucket: bucket }));
+    await s3.send(new HeadBucketCommand({ Bucket: bucket }));
   } catch (err) {
     refuse(`staging bucket ${bucket} is not reachable (${(err as Error).name}): create it or set spec.staging.bucket / FERRY_STAGING_BUCKET`);
   }
+  const stage = staging(spec, bucket);
+  const claimKey = migrationKeys(stage).claim;
+  const runId = Context.current().info.workflowExecution?.runId ?? '';
+  const claim = await getJson<StagingClaim>(s3, bucket, claimKey);
+  // A fresh start must not pick up another run's manifests: it would skip partitions its target never received.
+  if (claim && !options.resume && claim.runId !== runId) {
+    refuse(
+      `staging s3://${bucket}/${stage.root}/ already holds migration ${claim.name} (claimed ${claim.claimedAt}): ` +
+        `resume it with \`ferry resume ${spec.name}\`, give this migration a new name, or delete that folder to start over`,
+    );
+  }
   const tables = await describeSource(spec);
   const createdTables = await checkTarget(spec, tables);
+  if (!claim) await putJson(s3, bucket, claimKey, { name: spec.name, runId, claimedAt: new Date().toISOString() } satisfies StagingClaim);
   return { tables, createdTables, bucket };
 }

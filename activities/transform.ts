@@ -17,7 +17,7 @@ import { checkItemSize, groupToItem, rowToItem, type Item, type Row } from '../s
 import { ItemChecksum, itemToLine } from '../src/mapping/itemJson.js';
 import { keyColumns } from '../src/mapping/tableMapping.js';
 import { ConversionError, stagingType, templateText, type ColumnFamily, type SourceColumn } from '../src/mapping/types.js';
-import { downloadFile, uploadFile } from '../src/s3.js';
+import { deleteObject, downloadFile, uploadFile } from '../src/s3.js';
 import type { MigrationSpec } from '../src/spec.js';
 
 /** Families for columns the spec's SQL made up, from their DuckDB type. */
@@ -98,9 +98,11 @@ export async function transformPartition(spec: MigrationSpec, stage: Staging, so
         if (!(err instanceof ConversionError)) throw err;
         const key = describeKey(source, failedRows[0]!);
         if (spec.errors.policy === 'fail') {
+          // The fix is usually in the source row: a resumed run must read this partition again, not its stale export.
+          await deleteObject(s3, stage.bucket, keys.exported);
           throw ApplicationFailure.nonRetryable(
             `${source.schema}.${source.table} row (${key}): ${err.message}. ` +
-              'Fix the row or the mapping, or set spec.errors.policy to "dead-letter" to set such rows aside, then `ferry resume` the migration',
+              'Fix the row and run `ferry resume`, or set such rows aside with `ferry resume --spec` and spec.errors.policy "dead-letter"; a mapping change needs a new migration',
             'BadRecord',
           );
         }

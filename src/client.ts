@@ -9,7 +9,7 @@
  */
 import { Client, WorkflowFailedError } from '@temporalio/client';
 import { loadConfig, type FerryConfig } from './config.js';
-import { parseSpec, type MigrationSpecInput } from './spec.js';
+import { parseSpec, revisedSpecForResume, type MigrationSpecInput } from './spec.js';
 import { connectClient } from './temporal.js';
 import type { MigrationProgress, MigrationReport } from '../workflows/migrateToDynamo.js';
 
@@ -81,7 +81,12 @@ export class FerryClient {
    * Starts a new run of a failed or cancelled migration with its original
    * spec. Partitions with a manifest are not redone; staged exports are reused.
    */
-  async resumeMigration(workflowId: string, options: { taskQueue?: string } = {}): Promise<MigrationHandle> {
+  /**
+   * Starts a new run of a failed migration under the same workflow id; finished
+   * partitions are reused. `spec` may revise the settings in RESUMABLE_SETTINGS
+   * (error policy, write budget, concurrency); any other change is refused.
+   */
+  async resumeMigration(workflowId: string, options: { taskQueue?: string; spec?: MigrationSpecInput } = {}): Promise<MigrationHandle> {
     const handle = this.client.workflow.getHandle(workflowId);
     const description = await handle.describe();
     if (description.status.name === 'RUNNING') throw new Error(`migration ${workflowId} is still running; only a failed, cancelled or terminated migration can be resumed`);
@@ -90,11 +95,13 @@ export class FerryClient {
     const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;
     const payload = started?.input?.payloads?.[0];
     if (!payload) throw new Error(`cannot read the original spec of ${workflowId} from its history`);
-    const spec = this.client.options.loadedDataConverter.payloadConverter.fromPayload<MigrationSpecInput>(payload);
+    const original = this.client.options.loadedDataConverter.payloadConverter.fromPayload<MigrationSpecInput>(payload);
+    if (options.spec !== undefined) revisedSpecForResume(parseSpec(original), options.spec);
+    const spec = options.spec ?? original;
     await this.client.workflow.start('migrateToDynamo', {
       taskQueue: options.taskQueue ?? description.taskQueue,
       workflowId,
-      args: [spec],
+      args: [spec, { resume: true }],
     });
     return new MigrationHandle(this.client, workflowId);
   }

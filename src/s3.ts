@@ -3,7 +3,7 @@
  * memory does not grow with file size. The one upload path: multipart through
  * @aws-sdk/lib-storage.
  */
-import { GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import fs from 'node:fs';
 import { pipeline } from 'node:stream/promises';
@@ -57,6 +57,10 @@ export async function getJson<T>(s3: S3Client, bucket: string, key: string): Pro
 
 export async function putJson(s3: S3Client, bucket: string, key: string, value: unknown): Promise<void> {
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: JSON.stringify(value, null, 2), ContentType: 'application/json' }));
+}
+
+export async function deleteObject(s3: S3Client, bucket: string, key: string): Promise<void> {
+  await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
 }
 
 /** Streams an object's body (for line-by-line reading) without staging it on disk. */

@@ -101,3 +101,44 @@ export function parseSpec(input: unknown): MigrationSpec {
   if (result.success) return result.data;
   throw new SpecError(result.error.issues.map((issue) => `${issuePath(issue.path)}: ${issue.message}`));
 }
+
+/**
+ * What a resumed run may change: how the copy runs, not what it produces or
+ * where it stages, so every partition finished under the original spec stays
+ * valid. (Setting bad rows aside, `errors`, is the one deliberate exception: it
+ * is how a run that failed on a bad row goes on.)
+ */
+export const RESUMABLE_SETTINGS = ['errors.policy', 'writeBudget.itemsPerSecond', 'bulk.concurrency', 'bulk.writersPerPartition'] as const;
+
+/** Paths (`spec.mapping.rules[0]…`) where two specs differ. */
+export function specDifferences(a: unknown, b: unknown, at = 'spec'): string[] {
+  if (Object.is(a, b)) return [];
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
+  if (!isObject(a) || !isObject(b) || Array.isArray(a) !== Array.isArray(b)) return [at];
+  if (Array.isArray(a) && Array.isArray(b)) {
+    if (a.length !== b.length) return [at];
+    return a.flatMap((v, i) => specDifferences(v, b[i], `${at}[${i}]`));
+  }
+  const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
+  return keys.flatMap((k) => specDifferences(a[k], b[k], `${at}.${k}`));
+}
+
+/**
+ * Checks a revised spec for `ferry resume --spec`: same name, and changes only
+ * to RESUMABLE_SETTINGS. Throws SpecError naming each other change.
+ */
+export function revisedSpecForResume(original: MigrationSpec, revisedInput: unknown): MigrationSpec {
+  const revised = parseSpec(revisedInput);
+  const allowed = RESUMABLE_SETTINGS.map((s) => `spec.${s}`);
+  const refused = specDifferences(original, revised).filter((p) => !allowed.includes(p));
+  if (refused.length) {
+    throw new SpecError(
+      refused.map(
+        (p) =>
+          `${p}: differs from the run being resumed; a resume may change only ${RESUMABLE_SETTINGS.join(', ')}. ` +
+          'Finished partitions were produced under the original value: start a new migration (a new name) to change it',
+      ),
+    );
+  }
+  return revised;
+}

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseSpec, SpecError } from '../src/spec.js';
+import { parseSpec, revisedSpecForResume, SpecError } from '../src/spec.js';
 import { ROOT } from './helpers.js';
 
 const example = () => JSON.parse(fs.readFileSync(path.join(ROOT, 'docs', 'examples', 'purchase-dms.json'), 'utf8'));
@@ -39,4 +39,23 @@ test('an invalid spec is refused with every offending path and what is expected 
 
 test('a name that cannot be a workflow id and staging folder is refused', () => {
   assert.throws(() => parseSpec({ ...example(), name: '../etc' }), /spec\.name: expected 1–100 letters, digits/);
+});
+
+test('a resume may revise the error policy, budget and concurrency, and nothing that changes finished partitions', () => {
+  const original = parseSpec(example());
+  const operational = { ...example(), errors: { policy: 'dead-letter' }, writeBudget: { itemsPerSecond: 500 }, bulk: { ...example().bulk, concurrency: 1 } };
+  assert.equal(revisedSpecForResume(original, operational).errors.policy, 'dead-letter');
+
+  const remapped = example();
+  remapped.mapping.rules[1]['mapping-parameters']['exclude-columns'] = ['customerid'];
+  remapped.bulk.partitionRows = 1000;
+  assert.throws(
+    () => revisedSpecForResume(original, remapped),
+    (err: Error) =>
+      err instanceof SpecError &&
+      /spec\.mapping\.rules\[1\]\.mapping-parameters\.exclude-columns: differs from the run being resumed/.test(err.message) &&
+      /spec\.bulk\.partitionRows: differs/.test(err.message) &&
+      /start a new migration/.test(err.message),
+  );
+  assert.throws(() => revisedSpecForResume(original, { ...example(), name: 'other' }), /spec\.name: differs/);
 });

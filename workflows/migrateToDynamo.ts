@@ -105,7 +105,12 @@ export const resumeSignal = defineSignal('resume');
 /** Sets the write budget in items per second for the whole migration; null lifts it. */
 export const setWriteBudgetUpdate = defineUpdate<{ itemsPerSecond: number | null }, [number | null]>('setWriteBudget');
 
-export async function migrateToDynamo(input: MigrationSpecInput): Promise<MigrationReport> {
+/** `resume`: a new run of a migration that failed; it reuses the staging folder's plan, exports and manifests. */
+export interface MigrateOptions {
+  resume?: boolean;
+}
+
+export async function migrateToDynamo(input: MigrationSpecInput, options: MigrateOptions = {}): Promise<MigrationReport> {
   let spec: MigrationSpec;
   try {
     spec = parseSpec(input);
@@ -147,13 +152,13 @@ export async function migrateToDynamo(input: MigrationSpecInput): Promise<Migrat
 
   try {
     phase('preflight');
-    const checked = await preflight(spec);
+    const checked = await preflight(spec, { resume: options.resume === true });
     const stage: Staging = staging(spec, checked.bucket);
 
     phase('planning');
     const plans: { source: SourceTable; ranges: PartitionRange[] }[] = [];
     for (const source of checked.tables) {
-      const ranges = await planPartitions(spec, source);
+      const ranges = await planPartitions(spec, stage, source);
       plans.push({ source, ranges });
       const plannedRows = ranges.reduce((n, r) => n + r.plannedRows, 0);
       state.tables.push({ table: source.table, plannedRows, partitions: ranges.length, partitionsDone: 0, rowsDone: 0, itemsDone: 0 });

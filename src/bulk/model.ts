@@ -78,6 +78,22 @@ export function staging(spec: MigrationSpec, bucket: string): Staging {
   return { bucket, root: prefix ? `${prefix}/${spec.name}` : spec.name, format: spec.staging.format };
 }
 
+/** The migration's claim on its staging folder, written once preflight passes. */
+export interface StagingClaim {
+  name: string;
+  /** The run that first claimed the folder; resumed runs keep it. */
+  runId: string;
+  claimedAt: string;
+}
+
+/** Migration-level staging keys; docs/spec.md shows the layout. */
+export function migrationKeys(stage: Staging) {
+  return {
+    claim: `${stage.root}/migration.json`,
+    plan: (table: string) => `${stage.root}/${table}/plan.json`,
+  };
+}
+
 /** The staging layout; docs/spec.md shows it. */
 export function partitionKeys(stage: Staging, range: Pick<PartitionRange, 'table' | 'index'>) {
   const base = `${stage.root}/${partitionId(range)}`;

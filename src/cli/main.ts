@@ -5,6 +5,7 @@
 import { Command } from 'commander';
 import { loadConfig } from '../config.js';
 import { parsePartNames, stackDown, stackStatus, stackUp, StackError } from '../stack/stack.js';
+import { RESUMABLE_SETTINGS } from '../spec.js';
 import { describeFailure } from '../temporal.js';
 import { runMigrate, runResume } from './migrate.js';
 import { runSmoke } from './smoke.js';
@@ -84,9 +85,10 @@ export function buildProgram(): Command {
     .command('resume')
     .argument('<workflow-id>', 'the failed migration (its spec name)')
     .description('start a new run of a failed migration with its original spec; finished partitions are not redone')
+    .option('--spec <file>', `a revised spec: may change only ${RESUMABLE_SETTINGS.join(', ')}`)
     .option('--no-embedded-worker', 'rely on workers already polling the task queue instead of starting one in this process')
-    .action(async (workflowId: string, options: { embeddedWorker: boolean }) => {
-      await runResume(workflowId, { embeddedWorker: options.embeddedWorker, say });
+    .action(async (workflowId: string, options: { embeddedWorker: boolean; spec?: string }) => {
+      await runResume(workflowId, { embeddedWorker: options.embeddedWorker, specFile: options.spec, say });
     });
 
   program

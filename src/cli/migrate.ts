@@ -101,9 +101,10 @@ export async function runMigrate(specFile: string, options: RunOptions): Promise
   }, options);
 }
 
-export async function runResume(workflowId: string, options: RunOptions): Promise<MigrationReport> {
+export async function runResume(workflowId: string, options: RunOptions & { specFile?: string }): Promise<MigrationReport> {
+  const spec = options.specFile === undefined ? undefined : readSpecFile(options.specFile);
   return runWatched(async (ferry, config) => {
-    const migration = await ferry.resumeMigration(workflowId, { taskQueue: config.temporal.taskQueue });
-    return { migration, announce: `resume: started a new run of ${workflowId}, reusing finished partitions` };
+    const migration = await ferry.resumeMigration(workflowId, { taskQueue: config.temporal.taskQueue, spec });
+    return { migration, announce: `resume: started a new run of ${workflowId}${spec ? ' with the revised spec' : ''}, reusing finished partitions` };
   }, options);
 }
