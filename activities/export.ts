@@ -44,7 +44,7 @@ export async function exportPartition(spec: MigrationSpec, stage: Staging, sourc
     const format = stage.format === 'csv' ? 'FORMAT csv, HEADER true' : 'FORMAT parquet, COMPRESSION zstd';
     await scratch.duck.run(`COPY ${duckIdent(stagingTable)} TO ${sqlString(file)} (${format})`);
     const uploaded = await uploadFile(s3, stage.bucket, keys.rows, file);
-    const result: ExportResult = { rows, bytes: uploaded.bytes, key: keys.rows, ms: Date.now() - started, reused: false };
+    const result: ExportResult = { rows, bytes: uploaded.bytes, key: keys.rows, startedAt: started, ms: Date.now() - started, reused: false };
     await putJson(s3, stage.bucket, keys.exported, result);
     return result;
   } finally {

@@ -25,6 +25,9 @@ export interface LoadCheckpoint {
   /** Items [0, done) of the items file are written. */
   done: number;
   attempts: number;
+  /** Items in the file and the partition's planned rows: let a watcher turn `done` into rows. */
+  of?: number;
+  partitionRows?: number;
 }
 
 export interface LoadRequest {
@@ -95,7 +98,7 @@ export async function loadPartition(stage: Staging, request: LoadRequest): Promi
     const now = performance.now();
     if (now - lastBeat < 1000) return;
     lastBeat = now;
-    context.heartbeat({ done: done(), attempts: checkpoint.attempts + 1 } satisfies LoadCheckpoint);
+    context.heartbeat({ done: done(), attempts: checkpoint.attempts + 1, of: request.transformed.items, partitionRows: request.range.plannedRows } satisfies LoadCheckpoint);
     if (now - windowStart > 5000) {
       windowStart = now;
       windowItems = 0;
@@ -134,13 +137,14 @@ export async function loadPartition(stage: Staging, request: LoadRequest): Promi
   }
   await submit();
   await Promise.all(inFlight.values());
-  context.heartbeat({ done: nextLine, attempts: checkpoint.attempts + 1 } satisfies LoadCheckpoint);
+  context.heartbeat({ done: nextLine, attempts: checkpoint.attempts + 1, of: request.transformed.items, partitionRows: request.range.plannedRows } satisfies LoadCheckpoint);
 
   const result: LoadResult = {
     items: written,
     resumedFrom,
     attempts: checkpoint.attempts + 1,
     throttled: budget.throttles,
+    startedAt: started,
     ms: Date.now() - started,
   };
   const manifest: PartitionManifest = {

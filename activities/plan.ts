@@ -2,8 +2,8 @@
  * Partition planning: one pass over the table's split key, in key order,
  * picking bounds so partitions hold about equal row counts.
  */
-import { Context } from '@temporalio/activity';
-import { BoundaryPicker, quoteIdent, toKeyPart, type PartitionRange } from '../src/bulk/partitionPlan.js';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { BoundaryPicker, partitionLimitProblem, quoteIdent, toKeyPart, type PartitionRange } from '../src/bulk/partitionPlan.js';
 import { migrationKeys, type SourceTable, type Staging } from '../src/bulk/model.js';
 import { s3Client } from '../src/aws.js';
 import { loadConfig } from '../src/config.js';
@@ -34,6 +34,8 @@ async function planTable(spec: MigrationSpec, source: SourceTable): Promise<Part
     const [[{ n }]] = (await db.query(`SELECT COUNT(*) AS n FROM ${table}`)) as unknown as [[{ n: string | number }]];
     const rows = Number(n);
     const partitions = spec.bulk.partitions ?? Math.max(1, Math.ceil(rows / spec.bulk.partitionRows));
+    const tooMany = partitionLimitProblem(`table ${source.schema}.${source.table} (${rows.toLocaleString('en')} rows)`, rows, partitions);
+    if (tooMany) throw ApplicationFailure.nonRetryable(tooMany, 'PlanTooLarge');
     const picker = new BoundaryPicker(rows, partitions);
     if (partitions > 1) {
       const columns = source.splitColumns.map(quoteIdent).join(', ');

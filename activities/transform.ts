@@ -158,6 +158,7 @@ export async function transformPartition(spec: MigrationSpec, stage: Staging, so
       checksum: checksum.hex(),
       deadLetters: deadLetters.lines,
       deadLetterKey,
+      startedAt: started,
       ms: Date.now() - started,
     };
   } finally {

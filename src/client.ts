@@ -11,6 +11,7 @@ import { Client, WorkflowFailedError } from '@temporalio/client';
 import { loadConfig, type FerryConfig } from './config.js';
 import { parseSpec, revisedSpecForResume, type MigrationSpecInput } from './spec.js';
 import { connectClient } from './temporal.js';
+import type { LoadCheckpoint } from '../activities/load.js';
 import type { MigrationProgress, MigrationReport } from '../workflows/migrateToDynamo.js';
 
 export type { MigrationProgress, MigrationReport, MigrationSpecInput };
@@ -25,8 +26,27 @@ export class MigrationHandle {
     return this.client.workflow.getHandle(this.workflowId);
   }
 
-  progress(): Promise<MigrationProgress> {
-    return this.handle.query<MigrationProgress>('progress');
+  /**
+   * The `progress` Query, with the partitions still loading counted from their
+   * load checkpoints (heartbeat details), so the figure moves during a long
+   * partition and not only when one finishes.
+   */
+  async progress(): Promise<MigrationProgress> {
+    const [state, description] = await Promise.all([
+      this.handle.query<MigrationProgress>('progress'),
+      this.handle.describe().catch(() => undefined),
+    ]);
+    const converter = this.client.options.loadedDataConverter.payloadConverter;
+    let inFlight = 0;
+    for (const activity of description?.raw.pendingActivities ?? []) {
+      const payload = activity.activityType?.name === 'loadPartition' ? activity.heartbeatDetails?.payloads?.[0] : undefined;
+      if (!payload) continue;
+      const checkpoint = converter.fromPayload<LoadCheckpoint>(payload);
+      if (checkpoint.of && checkpoint.partitionRows) inFlight += Math.min(1, checkpoint.done / checkpoint.of) * checkpoint.partitionRows;
+    }
+    const rowsInFlight = Math.round(inFlight);
+    const percent = state.plannedRows ? Math.min(100, Math.round(((state.rowsDone + rowsInFlight) / state.plannedRows) * 1000) / 10) : state.percent;
+    return { ...state, rowsInFlight, percent };
   }
 
   /** Changes the write budget (items/s for the whole migration) while it runs; null lifts it. */

@@ -4,6 +4,7 @@
  * expected there. docs/spec.md documents each field with complete examples.
  */
 import { z } from 'zod';
+import { MAX_PARTITIONS_PER_MIGRATION } from './bulk/partitionPlan.js';
 import { tableMappingDocument } from './mapping/tableMapping.js';
 
 const positiveInt = z.number().int().positive();
@@ -47,7 +48,7 @@ export const migrationSpec = z.object({
   bulk: z
     .object({
       /** Partitions per table; overrides partitionRows. */
-      partitions: positiveInt.max(10_000).optional(),
+      partitions: positiveInt.max(MAX_PARTITIONS_PER_MIGRATION).optional(),
       /** Target rows per partition when `partitions` is not set. */
       partitionRows: positiveInt.default(250_000),
       /** Partitions in flight at once, across all tables. */

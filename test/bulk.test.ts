@@ -173,6 +173,9 @@ test('a worker killed (SIGKILL) while a partition loads: a new worker finishes t
     assert.ok(i < 600, 'the load never heartbeat a checkpoint');
     await new Promise((r) => setTimeout(r, 200));
   }
+  const live = await migration.progress();
+  assert.equal(live.rowsDone, 0, 'no partition has finished yet');
+  assert.ok(live.rowsInFlight > 0 && live.percent > 0, `progress moves while the only partition loads: ${JSON.stringify(live)}`);
   await stopProcess(worker, 'SIGKILL');
   worker = await startWorkerProcess(taskQueue);
   const report = await migration.result();

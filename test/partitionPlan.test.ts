@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BoundaryPicker, rangePredicate, type KeyTuple } from '../src/bulk/partitionPlan.js';
+import { BoundaryPicker, MAX_PARTITIONS_PER_MIGRATION, partitionLimitProblem, rangePredicate, type KeyTuple } from '../src/bulk/partitionPlan.js';
 
 function plan(keys: KeyTuple[], partitions: number) {
   const picker = new BoundaryPicker(keys.length, partitions);
@@ -42,4 +42,12 @@ test('range predicates spell out tuple comparison; integers inline, other values
   assert.equal(sql, '(`a` > 5 OR (`a` = 5 AND `b` > ?)) AND (`a` < 9223372036854775807 OR (`a` = 9223372036854775807 AND `b` <= ?))');
   assert.deepEqual(params, ['x', 'y']);
   assert.throws(() => rangePredicate({ ...range, after: ['1 OR 1=1', 'x'] }, new Set(['a'])), /is not an integer/);
+});
+
+test('a plan larger than one run can track is refused with the partitionRows that fits', () => {
+  assert.equal(partitionLimitProblem('table s.t', 1_000_000, 4), undefined);
+  assert.equal(partitionLimitProblem('table s.t', 375_000_000, MAX_PARTITIONS_PER_MIGRATION), undefined);
+  const problem = partitionLimitProblem('table s.t (400,000,000 rows)', 400_000_000, 1_600);
+  assert.match(problem ?? '', /table s\.t \(400,000,000 rows\) would be split into 1,600 partitions, more than the 1,500 one migration run tracks/);
+  assert.match(problem ?? '', /set spec\.bulk\.partitionRows to at least 266667 /);
 });

@@ -20,7 +20,7 @@ import {
 } from '@temporalio/workflow';
 import type * as activities from '../activities/index.js';
 import { staging, type ExportResult, type LoadResult, type PartitionManifest, type SourceTable, type Staging, type TransformResult } from '../src/bulk/model.js';
-import { partitionId, type PartitionRange } from '../src/bulk/partitionPlan.js';
+import { partitionId, partitionLimitProblem, type PartitionRange } from '../src/bulk/partitionPlan.js';
 import { FerryKind, FerryPercent, FerryPhase } from '../src/searchAttributes.js';
 import { SpecError, parseSpec, type MigrationSpec, type MigrationSpecInput } from '../src/spec.js';
 
@@ -50,6 +50,10 @@ export interface PartitionReport {
   exportMs: number;
   transformMs: number;
   loadMs: number;
+  /** When each stage began (epoch ms, worker clock): with the durations, the stages' wall-clock windows. */
+  exportStartedAt: number;
+  transformStartedAt: number;
+  loadStartedAt: number;
   /** Where a retried load resumed (0: from the start). */
   loadResumedFrom: number;
   /** True when the partition's manifest came from an earlier run: nothing was redone. */
@@ -67,7 +71,11 @@ export interface TableReport {
   items: number;
   bytes: number;
   deadLetters: number;
-  /** Rows per second of each stage, summed over partition durations. */
+  /**
+   * Throughput of each stage: rows (items) over the wall-clock time during which
+   * at least one of the table's partitions was in that stage, in this run
+   * (partitions reused from an earlier run do not count).
+   */
   exportRowsPerSecond: number;
   transformRowsPerSecond: number;
   loadItemsPerSecond: number;
@@ -91,7 +99,14 @@ export interface MigrationProgress {
   writeBudget?: number;
   tables: { table: string; plannedRows: number; partitions: number; partitionsDone: number; rowsDone: number; itemsDone: number }[];
   plannedRows: number;
+  /** Rows of finished partitions. */
   rowsDone: number;
+  /**
+   * Rows of partitions still loading, from their load checkpoints. The workflow
+   * cannot see heartbeats and reports 0; the client's progress() fills it in.
+   */
+  rowsInFlight: number;
+  /** (rowsDone + rowsInFlight) / plannedRows, in percent. */
   percent: number;
   partitionsRunning: string[];
   startedAt: number;
@@ -119,7 +134,7 @@ export async function migrateToDynamo(input: MigrationSpecInput, options: Migrat
     throw err;
   }
   const startedAt = workflowInfo().runStartTime.getTime();
-  const state: MigrationProgress = { phase: 'preflight', paused: false, writeBudget: spec.writeBudget.itemsPerSecond, tables: [], plannedRows: 0, rowsDone: 0, percent: 0, partitionsRunning: [], startedAt };
+  const state: MigrationProgress = { phase: 'preflight', paused: false, writeBudget: spec.writeBudget.itemsPerSecond, tables: [], plannedRows: 0, rowsDone: 0, rowsInFlight: 0, percent: 0, partitionsRunning: [], startedAt };
   const loading = new Set<string>();
 
   setHandler(progressQuery, () => state);
@@ -164,6 +179,12 @@ export async function migrateToDynamo(input: MigrationSpecInput, options: Migrat
       state.tables.push({ table: source.table, plannedRows, partitions: ranges.length, partitionsDone: 0, rowsDone: 0, itemsDone: 0 });
       state.plannedRows += plannedRows;
     }
+    const tooMany = partitionLimitProblem(
+      `the ${plans.length} selected tables (${state.plannedRows.toLocaleString('en')} rows)`,
+      state.plannedRows,
+      plans.reduce((n, p) => n + p.ranges.length, 0),
+    );
+    if (tooMany) throw ApplicationFailure.nonRetryable(tooMany, 'PlanTooLarge');
 
     phase('bulk');
     const reports: PartitionReport[] = [];
@@ -242,6 +263,9 @@ function partitionReport(manifest: PartitionManifest, reused: boolean): Partitio
     exportMs: manifest.export.ms,
     transformMs: manifest.transform.ms,
     loadMs: manifest.load.ms,
+    exportStartedAt: manifest.export.startedAt,
+    transformStartedAt: manifest.transform.startedAt,
+    loadStartedAt: manifest.load.startedAt,
     loadResumedFrom: manifest.load.resumedFrom,
     reused,
     exportReused: manifest.export.reused,
@@ -250,6 +274,20 @@ function partitionReport(manifest: PartitionManifest, reused: boolean): Partitio
 }
 
 const perSecond = (n: number, ms: number) => (ms > 0 ? Math.round((n / ms) * 1000) : 0);
+
+/** Units over the union of the partitions' stage windows, per second. */
+export function stageThroughput(partitions: PartitionReport[], units: (p: PartitionReport) => number, window: (p: PartitionReport) => [number, number]): number {
+  const spans = partitions.map(window).filter(([start]) => start > 0).sort((a, b) => a[0] - b[0]);
+  let busyMs = 0;
+  let coveredTo = -Infinity;
+  for (const [start, ms] of spans) {
+    const end = start + ms;
+    if (end <= coveredTo) continue;
+    busyMs += end - Math.max(start, coveredTo);
+    coveredTo = end;
+  }
+  return perSecond(partitions.reduce((n, p) => n + units(p), 0), busyMs);
+}
 
 function buildReport(name: string, plans: { source: SourceTable }[], partitions: PartitionReport[], createdTables: string[], durationMs: number): MigrationReport {
   partitions.sort((a, b) => (a.table === b.table ? a.index - b.index : a.table < b.table ? -1 : 1));
@@ -264,9 +302,9 @@ function buildReport(name: string, plans: { source: SourceTable }[], partitions:
       items: sum((p) => p.items),
       bytes: sum((p) => p.bytes),
       deadLetters: sum((p) => p.deadLetters),
-      exportRowsPerSecond: perSecond(sum((p) => p.rows), sum((p) => p.exportMs)),
-      transformRowsPerSecond: perSecond(sum((p) => p.rows), sum((p) => p.transformMs)),
-      loadItemsPerSecond: perSecond(sum((p) => p.items), sum((p) => p.loadMs)),
+      exportRowsPerSecond: stageThroughput(own.filter((p) => !p.reused && !p.exportReused), (p) => p.rows, (p) => [p.exportStartedAt, p.exportMs]),
+      transformRowsPerSecond: stageThroughput(own.filter((p) => !p.reused), (p) => p.rows, (p) => [p.transformStartedAt, p.transformMs]),
+      loadItemsPerSecond: stageThroughput(own.filter((p) => !p.reused), (p) => p.items, (p) => [p.loadStartedAt, p.loadMs]),
     };
   });
   const rows = tables.reduce((n, t) => n + t.rows, 0);

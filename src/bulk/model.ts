@@ -30,6 +30,8 @@ export interface ExportResult {
   rows: number;
   bytes: number;
   key: string;
+  /** When the stage began (epoch ms) and how long it took. */
+  startedAt: number;
   ms: number;
   /** True when an earlier attempt's staged file was reused. */
   reused: boolean;
@@ -44,6 +46,7 @@ export interface TransformResult {
   checksum: string;
   deadLetters: number;
   deadLetterKey?: string;
+  startedAt: number;
   ms: number;
 }
 
@@ -53,6 +56,7 @@ export interface LoadResult {
   resumedFrom: number;
   attempts: number;
   throttled: number;
+  startedAt: number;
   ms: number;
 }
 

@@ -125,3 +125,20 @@ export function rangePredicate(range: PartitionRange, integerColumns: Set<string
 }
 
 export { quoteIdent };
+
+/**
+ * Partitions one run of migrateToDynamo tracks. Each costs about 25 history
+ * events (four activities, their workflow tasks, a search-attribute update);
+ * Temporal caps a history at 50,000. Larger tables need larger partitions.
+ */
+export const MAX_PARTITIONS_PER_MIGRATION = 1_500;
+
+/** Why a plan of `partitions` is too large, and the partitionRows that fixes it; undefined when it fits. */
+export function partitionLimitProblem(what: string, rows: number, partitions: number): string | undefined {
+  if (partitions <= MAX_PARTITIONS_PER_MIGRATION) return undefined;
+  const rowsPerPartition = Math.ceil(rows / MAX_PARTITIONS_PER_MIGRATION);
+  return (
+    `${what} would be split into ${partitions.toLocaleString('en')} partitions, more than the ${MAX_PARTITIONS_PER_MIGRATION.toLocaleString('en')} one migration run tracks in its history; ` +
+    `set spec.bulk.partitionRows to at least ${rowsPerPartition.toLocaleString('en').replace(/,/g, '')} (and leave spec.bulk.partitions unset), or migrate the tables in several migrations`
+  );
+}

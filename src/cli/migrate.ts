@@ -19,9 +19,10 @@ function bar(percent: number, width = 30): string {
 
 function progressLine(p: MigrationProgress, elapsedMs: number): string {
   if (p.phase !== 'bulk') return `${p.phase}…`;
-  const rate = elapsedMs > 0 ? p.rowsDone / (elapsedMs / 1000) : 0;
-  const eta = rate > 0 ? Math.max(0, Math.round((p.plannedRows - p.rowsDone) / rate)) : undefined;
-  return `${bar(p.percent)} ${p.percent.toFixed(1)}% ${p.rowsDone.toLocaleString('en')}/${p.plannedRows.toLocaleString('en')} rows ${Math.round(rate).toLocaleString('en')} rows/s ETA ${eta === undefined ? '?' : `${eta}s`}${p.paused ? ' (paused)' : ''}`;
+  const rows = p.rowsDone + p.rowsInFlight;
+  const rate = elapsedMs > 0 ? rows / (elapsedMs / 1000) : 0;
+  const eta = rate > 0 ? Math.max(0, Math.round((p.plannedRows - rows) / rate)) : undefined;
+  return `${bar(p.percent)} ${p.percent.toFixed(1)}% ${rows.toLocaleString('en')}/${p.plannedRows.toLocaleString('en')} rows ${Math.round(rate).toLocaleString('en')} rows/s ETA ${eta === undefined ? '?' : `${eta}s`}${p.paused ? ' (paused)' : ''}`;
 }
 
 async function watch(migration: MigrationHandle, say: (line: string) => void): Promise<MigrationReport> {

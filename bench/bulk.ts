@@ -1,0 +1,242 @@
+/**
+ * Bulk-copy benchmark: a seeded `purchase` table (1,000,000 rows by default)
+ * through ferry's migrateToDynamo with the DMS worked mapping, and, on the same
+ * machine in the same run, the two baselines the issue names: mydumper dumping
+ * the same table, and a naive loader writing one PutItem per row. Then the same
+ * migration on a larger table, to show the worker's peak RSS does not grow with
+ * the table.
+ *
+ *   npm run bench:bulk                     # 1 M rows, RSS check at 3 M
+ *   npm run bench:bulk -- --rows 200000 --rss-rows 0 --naive-rows 5000
+ *
+ * Starts the local stack itself (and installs mydumper from Debian's packages
+ * when it is missing). Prints one figure per line and a summary table.
+ */
+import { CreateTableCommand, DeleteTableCommand, PutItemCommand, waitUntilTableExists, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import type { ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { dynamoClient } from '../src/aws.js';
+import { FerryClient, type MigrationReport } from '../src/client.js';
+import { loadConfig } from '../src/config.js';
+import { connectMysql } from '../src/mysql.js';
+import { ensureDebianPackages, runCommand } from '../src/stack/install.js';
+import { runFerry, startWorkerProcess, stopProcess, uniqueName } from '../test/helpers.js';
+
+const { values: args } = parseArgs({
+  options: {
+    rows: { type: 'string', default: '1000000' },
+    'rss-rows': { type: 'string', default: '3000000' },
+    'naive-rows': { type: 'string', default: '20000' },
+    concurrency: { type: 'string', default: '4' },
+    'partition-rows': { type: 'string', default: '250000' },
+    writers: { type: 'string', default: '8' },
+  },
+});
+const ROWS = Number(args.rows);
+const RSS_ROWS = Number(args['rss-rows']);
+const NAIVE_ROWS = Number(args['naive-rows']);
+const CONCURRENCY = Number(args.concurrency);
+const PARTITION_ROWS = Number(args['partition-rows']);
+const WRITERS = Number(args.writers);
+
+const config = loadConfig();
+const DATABASE = 'ferry_bench';
+const say = (line: string) => console.log(`bench: ${line}`);
+const fmt = (n: number) => Math.round(n).toLocaleString('en');
+
+/** purchase(customerid, orderid, productid, quantity): orders of 6 products, ~60 rows per customer. */
+async function seed(table: string, rows: number): Promise<void> {
+  const db = await connectMysql(config.mysqlUrl);
+  try {
+    await db.query(`CREATE DATABASE IF NOT EXISTS ${DATABASE}`);
+    const [existing] = (await db.query(
+      `SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`,
+      [DATABASE, table],
+    )) as unknown as [{ TABLE_ROWS: number }[]];
+    if (existing.length) {
+      const [[{ n }]] = (await db.query(`SELECT COUNT(*) AS n FROM ${DATABASE}.${table}`)) as unknown as [[{ n: string }]];
+      if (Number(n) === rows) return say(`${DATABASE}.${table} already holds ${fmt(rows)} rows; reusing it`);
+      await db.query(`DROP TABLE ${DATABASE}.${table}`);
+    }
+    const started = Date.now();
+    await db.query(`CREATE TABLE ${DATABASE}.${table} (customerid INT NOT NULL, orderid INT NOT NULL, productid INT NOT NULL, quantity INT NOT NULL, PRIMARY KEY (customerid, orderid, productid))`);
+    await db.query(
+      `INSERT INTO ${DATABASE}.${table} SELECT seq DIV 60, (seq DIV 6) MOD 10, 1000 + (seq MOD 6) * 7, 1 + (seq * 7919) MOD 50 FROM seq_0_to_${rows - 1}`,
+    );
+    say(`seeded ${DATABASE}.${table} with ${fmt(rows)} rows in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  } finally {
+    await db.end();
+  }
+}
+
+function spec(table: string, target: string) {
+  const locator = { 'schema-name': DATABASE, 'table-name': table };
+  return {
+    name: uniqueName(`bench-${table}`),
+    source: { database: DATABASE },
+    mapping: {
+      rules: [
+        { 'rule-type': 'selection' as const, 'rule-id': '1', 'rule-name': '1', 'object-locator': locator, 'rule-action': 'include' as const },
+        {
+          'rule-type': 'object-mapping' as const, 'rule-id': '2', 'rule-name': '2', 'rule-action': 'map-record-to-record' as const, 'object-locator': locator,
+          'target-table-name': target,
+          'mapping-parameters': {
+            'partition-key-name': 'customer_orderid', 'sort-key-name': 'productid', 'exclude-columns': ['customerid', 'orderid'],
+            'attribute-mappings': [{ 'target-attribute-name': 'customer_orderid', 'attribute-type': 'scalar' as const, 'attribute-sub-type': 'string' as const, value: '${customerid}|${orderid}' }],
+          },
+        },
+      ],
+    },
+    target: { create: true },
+    bulk: { partitionRows: PARTITION_ROWS, concurrency: CONCURRENCY, writersPerPartition: WRITERS },
+  };
+}
+
+/** Peak resident set of a process (VmHWM) and its current one, in MiB. */
+function memoryOf(pid: number): { peakMiB: number; rssMiB: number } {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0);
+  return { peakMiB: kib('VmHWM') / 1024, rssMiB: kib('VmRSS') / 1024 };
+}
+
+interface FerryRun {
+  report: MigrationReport;
+  wallSeconds: number;
+  peakRssMiB: number;
+  /** Worker RSS right after start, before any partition: what the runtime itself takes. */
+  idleRssMiB: number;
+}
+
+async function runFerryMigration(table: string): Promise<FerryRun> {
+  const taskQueue = uniqueName('bench');
+  const worker: ChildProcess = await startWorkerProcess(taskQueue, { FERRY_LOG_LEVEL: 'WARN' });
+  const target = uniqueName(`bench_${table}`);
+  const ferry = await FerryClient.connect({ ...config, temporal: { ...config.temporal, taskQueue } });
+  try {
+    const idleRssMiB = memoryOf(worker.pid!).rssMiB;
+    const started = Date.now();
+    const migration = await ferry.startMigration(spec(table, target));
+    let lastLine = 0;
+    const report = await new Promise<MigrationReport>((resolve, reject) => {
+      const timer = setInterval(() => {
+        if (Date.now() - lastLine < 15_000) return;
+        lastLine = Date.now();
+        migration.progress().then((p) => say(`  ${p.phase} ${p.percent}% (${fmt(p.rowsDone)} rows), worker RSS ${fmt(memoryOf(worker.pid!).rssMiB)} MiB`), () => {});
+      }, 1000);
+      migration.result().then(resolve, reject).finally(() => clearInterval(timer));
+    });
+    const wallSeconds = (Date.now() - started) / 1000;
+    const { peakMiB } = memoryOf(worker.pid!);
+    return { report, wallSeconds, peakRssMiB: peakMiB, idleRssMiB };
+  } finally {
+    await ferry.close();
+    await stopProcess(worker);
+    // DynamoDB Local keeps tables in memory: drop the copy before the next run.
+    await dynamoClient(config.aws).send(new DeleteTableCommand({ TableName: target })).catch(() => {});
+  }
+}
+
+async function runMydumper(table: string, rows: number): Promise<number> {
+  await ensureDebianPackages('bench', ['mydumper'], ['mydumper'], say, path.join(os.tmpdir(), 'ferry-bench-apt.log'));
+  const url = new URL(config.mysqlUrl);
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-mydumper-'));
+  try {
+    const started = Date.now();
+    await runCommand('bench', 'mydumper', [
+      '--host', url.hostname, '--port', url.port, '--user', decodeURIComponent(url.username), '--password', decodeURIComponent(url.password),
+      '--database', DATABASE, '--tables-list', table,
+      '--threads', String(CONCURRENCY), '--rows', String(PARTITION_ROWS), '--outputdir', out,
+    ]);
+    const seconds = (Date.now() - started) / 1000;
+    const dataFiles = fs.readdirSync(out).filter((f) => f.startsWith(`${DATABASE}.${table}.`) && f.endsWith('.sql'));
+    const bytes = dataFiles.reduce((n, f) => n + fs.statSync(path.join(out, f)).size, 0);
+    if (bytes < rows * 10) throw new Error(`mydumper wrote only ${bytes} bytes of ${table} data (${dataFiles.join(', ') || 'no data files'}); see its options in bench/bulk.ts`);
+    say(`mydumper: ${fmt(rows)} rows in ${seconds.toFixed(2)} s, ${(bytes / 2 ** 20).toFixed(1)} MiB of SQL in ${dataFiles.length} files, ${CONCURRENCY} threads, ${fmt(PARTITION_ROWS)}-row chunks`);
+    return rows / seconds;
+  } finally {
+    fs.rmSync(out, { recursive: true, force: true });
+  }
+}
+
+/** What a first script does: read rows, PutItem each one, wait for it, next. */
+async function runNaiveLoader(table: string, rows: number): Promise<number> {
+  const dynamo = dynamoClient(config.aws);
+  const target = uniqueName('bench_naive');
+    await dynamo.send(
+    new CreateTableCommand({
+      TableName: target,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [{ AttributeName: 'customer_orderid', AttributeType: 'S' }, { AttributeName: 'productid', AttributeType: 'N' }],
+      KeySchema: [{ AttributeName: 'customer_orderid', KeyType: 'HASH' }, { AttributeName: 'productid', KeyType: 'RANGE' }],
+    }),
+  );
+  await waitUntilTableExists({ client: dynamo, maxWaitTime: 60 }, { TableName: target });
+  const db = await connectMysql(config.mysqlUrl);
+  try {
+    const started = Date.now();
+    const [result] = await db.query(`SELECT customerid, orderid, productid, quantity FROM ${DATABASE}.${table} ORDER BY customerid, orderid, productid LIMIT ${rows}`);
+    for (const r of result as { customerid: number; orderid: number; productid: number; quantity: number }[]) {
+      const item: Record<string, AttributeValue> = {
+        customer_orderid: { S: `${r.customerid}|${r.orderid}` },
+        productid: { N: String(r.productid) },
+        quantity: { N: String(r.quantity) },
+      };
+      await dynamo.send(new PutItemCommand({ TableName: target, Item: item }));
+    }
+    const seconds = (Date.now() - started) / 1000;
+    say(`naive loader: ${fmt(rows)} rows, one PutItem each, in ${seconds.toFixed(1)} s`);
+    return rows / seconds;
+  } finally {
+    await db.end();
+    await dynamo.send(new DeleteTableCommand({ TableName: target })).catch(() => {});
+  }
+}
+
+function describeRun(label: string, run: FerryRun): void {
+  const t = run.report.tables[0]!;
+  say(
+    `${label}: ${fmt(run.report.rows)} rows → ${fmt(run.report.items)} items in ${run.wallSeconds.toFixed(1)} s = ${fmt(run.report.rows / run.wallSeconds)} rows/s end to end; ` +
+      `export ${fmt(t.exportRowsPerSecond)} rows/s, transform ${fmt(t.transformRowsPerSecond)} rows/s, load ${fmt(t.loadItemsPerSecond)} items/s; ` +
+      `${t.partitions} partitions; worker RSS idle ${fmt(run.idleRssMiB)} MiB, peak ${fmt(run.peakRssMiB)} MiB`,
+  );
+}
+
+async function main(): Promise<void> {
+  say(`machine: ${os.cpus().length} cores, ${fmt(os.totalmem() / 2 ** 30)} GiB, ${os.cpus()[0]?.model ?? 'unknown CPU'}; node ${process.version}`);
+  say(`settings: ${fmt(ROWS)} rows, concurrency ${CONCURRENCY}, ${fmt(PARTITION_ROWS)} rows per partition, ${WRITERS} writers per partition`);
+  const up = await runFerry(['stack', 'up']);
+  if (up.code !== 0) throw new Error(`ferry stack up failed:\n${up.stdout}${up.stderr}`);
+
+  await seed('purchase', ROWS);
+  const mydumperRate = await runMydumper('purchase', ROWS);
+  const naiveRate = await runNaiveLoader('purchase', Math.min(NAIVE_ROWS, ROWS));
+  const base = await runFerryMigration('purchase');
+  describeRun(`ferry ${fmt(ROWS)}`, base);
+
+  let large: FerryRun | undefined;
+  if (RSS_ROWS > 0) {
+    await seed('purchase_large', RSS_ROWS);
+    large = await runFerryMigration('purchase_large');
+    describeRun(`ferry ${fmt(RSS_ROWS)}`, large);
+  }
+
+  const t = base.report.tables[0]!;
+  const rows: [string, string, string, string][] = [
+    ['export rows/s', fmt(t.exportRowsPerSecond), `mydumper ${fmt(mydumperRate)}`, `${(t.exportRowsPerSecond / mydumperRate).toFixed(2)}× (goal ≥ 1×)`],
+    ['transform rows/s', fmt(t.transformRowsPerSecond), '', ''],
+    ['load items/s', fmt(t.loadItemsPerSecond), `naive PutItem ${fmt(naiveRate)}`, `${(t.loadItemsPerSecond / naiveRate).toFixed(1)}× (goal ≥ 10×)`],
+    ['end to end rows/s', fmt(base.report.rows / base.wallSeconds), `naive PutItem ${fmt(naiveRate)}`, `${(base.report.rows / base.wallSeconds / naiveRate).toFixed(1)}×`],
+    [`worker peak RSS, ${fmt(ROWS)} rows`, `${fmt(base.peakRssMiB)} MiB`, '', 'goal < 1024 MiB'],
+  ];
+  if (large) rows.push([`worker peak RSS, ${fmt(RSS_ROWS)} rows`, `${fmt(large.peakRssMiB)} MiB`, `${fmt(ROWS)} rows: ${fmt(base.peakRssMiB)} MiB`, `${(large.peakRssMiB / base.peakRssMiB).toFixed(2)}× for ${(RSS_ROWS / ROWS).toFixed(0)}× the rows`]);
+  console.log('\n| figure | ferry | baseline | ratio |\n|---|---|---|---|');
+  for (const r of rows) console.log(`| ${r.join(' | ')} |`);
+}
+
+main().catch((err: unknown) => {
+  console.error(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  process.exit(1);
+});
