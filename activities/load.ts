@@ -45,13 +45,22 @@ export interface BudgetShare {
   itemsPerSecond?: number;
 }
 
-let injectedCalls = 0;
-/** Test hook: FERRY_FAULT_THROTTLE_EVERY=N makes every Nth BatchWriteItem fail as throttled (DynamoDB Local never throttles). */
-function injectedThrottle(): void {
-  const every = Number(process.env.FERRY_FAULT_THROTTLE_EVERY ?? 0);
-  if (every > 0 && ++injectedCalls % every === 0) {
-    throw Object.assign(new Error('injected throttling (FERRY_FAULT_THROTTLE_EVERY)'), { name: 'ProvisionedThroughputExceededException' });
+/**
+ * Test hook: FERRY_FAULT_WRITE_CAPACITY=N makes this worker's writes behave
+ * like a table provisioned for N items/s: a call beyond that capacity fails as
+ * throttled, as DynamoDB does (DynamoDB Local never throttles).
+ */
+const simulatedCapacity = { tokens: 0, last: performance.now() };
+function simulatedThrottle(items: number): void {
+  const capacity = Number(process.env.FERRY_FAULT_WRITE_CAPACITY ?? 0);
+  if (!(capacity > 0)) return;
+  const now = performance.now();
+  simulatedCapacity.tokens = Math.min(capacity, simulatedCapacity.tokens + ((now - simulatedCapacity.last) / 1000) * capacity);
+  simulatedCapacity.last = now;
+  if (simulatedCapacity.tokens < items) {
+    throw Object.assign(new Error(`simulated throttling: over ${capacity} items/s (FERRY_FAULT_WRITE_CAPACITY)`), { name: 'ProvisionedThroughputExceededException' });
   }
+  simulatedCapacity.tokens -= items;
 }
 
 export async function loadPartition(stage: Staging, request: LoadRequest): Promise<LoadResult> {
@@ -78,7 +87,7 @@ export async function loadPartition(stage: Staging, request: LoadRequest): Promi
     for (let attempt = 0; pending.length > 0; attempt++) {
       await budget.take(pending.length);
       try {
-        injectedThrottle();
+        simulatedThrottle(pending.length);
         const response = await dynamo.send(new BatchWriteItemCommand({ RequestItems: { [request.targetTable]: pending } }));
         const unprocessed = response.UnprocessedItems?.[request.targetTable] ?? [];
         windowItems += pending.length - unprocessed.length;

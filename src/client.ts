@@ -7,7 +7,7 @@
  *   console.log(await migration.progress());
  *   const report = await migration.result();
  */
-import { Client, WorkflowFailedError } from '@temporalio/client';
+import { Client, WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { loadConfig, type FerryConfig } from './config.js';
 import { parseSpec, revisedSpecForResume, type MigrationSpecInput } from './spec.js';
 import { connectClient } from './temporal.js';
@@ -51,7 +51,13 @@ export class MigrationHandle {
 
   /** Changes the write budget (items/s for the whole migration) while it runs; null lifts it. */
   async setWriteBudget(itemsPerSecond: number | null): Promise<void> {
-    await this.handle.executeUpdate('setWriteBudget', { args: [itemsPerSecond] });
+    try {
+      await this.handle.executeUpdate('setWriteBudget', { args: [itemsPerSecond] });
+    } catch (err) {
+      // The SDK's message is only "Workflow Update failed"; the reason is in the cause.
+      if (err instanceof WorkflowUpdateFailedError && err.cause) throw new Error(`the write budget was not changed: ${err.cause.message}`, { cause: err });
+      throw err;
+    }
   }
 
   /** Stops launching partitions; those in flight finish. */

@@ -4,8 +4,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { projectRoot } from '../src/config.js';
+import { TEMPORAL_CLI_VERSION } from '../src/stack/install.js';
 
 export const ROOT = projectRoot();
 export const TSX_LOADER = `file://${path.join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')}`;
@@ -68,6 +70,11 @@ export async function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.kill(signal);
   await exited;
+}
+
+/** The Temporal CLI the stack built (or FERRY_TEMPORAL_BIN). */
+export function temporalCli(): string {
+  return process.env.FERRY_TEMPORAL_BIN ?? path.join(process.env.FERRY_CACHE_DIR ?? path.join(os.homedir(), '.cache', 'ferry'), `temporal-${TEMPORAL_CLI_VERSION}`, 'temporal');
 }
 
 /** A loopback port nobody holds right now. */

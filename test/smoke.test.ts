@@ -1,13 +1,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import path from 'node:path';
-import os from 'node:os';
 import type { ChildProcess } from 'node:child_process';
 import { loadConfig } from '../src/config.js';
 import { connectClient } from '../src/temporal.js';
-import { TEMPORAL_CLI_VERSION } from '../src/stack/install.js';
 import type { SmokeReport } from '../workflows/smoke.js';
-import { runFerry, runProcess, startWorkerProcess, stopProcess, uniqueName } from './helpers.js';
+import { runFerry, runProcess, startWorkerProcess, stopProcess, temporalCli, uniqueName } from './helpers.js';
 
 const config = loadConfig();
 const taskQueue = uniqueName('smoke-test');
@@ -52,8 +49,7 @@ test('`ferry smoke` (the demo\'s job) completes and `temporal workflow list` sho
   assert.ok(workflowId, result.stdout);
   assert.match(result.stdout, /Web UI: http:\/\/127\.0\.0\.1:\d+\/namespaces\/default\/workflows\/ferry-smoke-/);
 
-  const temporal = process.env.FERRY_TEMPORAL_BIN ?? path.join(process.env.FERRY_CACHE_DIR ?? path.join(os.homedir(), '.cache', 'ferry'), `temporal-${TEMPORAL_CLI_VERSION}`, 'temporal');
-  const list = await runProcess(temporal, ['workflow', 'list', '--address', config.temporal.address, '--query', `WorkflowId = '${workflowId}'`]);
+  const list = await runProcess(temporalCli(), ['workflow', 'list', '--address', config.temporal.address, '--query', `WorkflowId = '${workflowId}'`]);
   assert.equal(list.code, 0, list.stderr);
   assert.match(list.stdout, new RegExp(`Completed\\s+${workflowId}\\s+smoke`), list.stdout);
 });

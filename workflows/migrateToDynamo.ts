@@ -56,6 +56,8 @@ export interface PartitionReport {
   loadStartedAt: number;
   /** Where a retried load resumed (0: from the start). */
   loadResumedFrom: number;
+  /** Write calls DynamoDB throttled (each slowed the partition's pace and was retried). */
+  throttled: number;
   /** True when the partition's manifest came from an earlier run: nothing was redone. */
   reused: boolean;
   /** True when the staged export of an earlier attempt or run was reused. */
@@ -267,6 +269,7 @@ function partitionReport(manifest: PartitionManifest, reused: boolean): Partitio
     transformStartedAt: manifest.transform.startedAt,
     loadStartedAt: manifest.load.startedAt,
     loadResumedFrom: manifest.load.resumedFrom,
+    throttled: manifest.load.throttled,
     reused,
     exportReused: manifest.export.reused,
     checksum: manifest.transform.checksum,

@@ -11,6 +11,7 @@ export class WriteBudget {
   /** 1 = the full budget; throttling halves it, quiet seconds grow it back. */
   private factor = 1;
   private lastThrottle = 0;
+  private lastHalving = -Infinity;
   throttles = 0;
 
   constructor(private itemsPerSecond: number | undefined) {}
@@ -23,12 +24,20 @@ export class WriteBudget {
     return this.itemsPerSecond === undefined ? undefined : Math.max(1, this.itemsPerSecond * this.factor);
   }
 
-  /** Called on a throttling error: halve the pace (an unlimited budget becomes the rate just observed). */
+  /**
+   * Called on a throttling error: halve the pace (an unlimited budget becomes
+   * the rate just observed). The writers in flight all see the same burst of
+   * throttling, so one halving per second answers it; more would collapse the
+   * pace to the floor at the first burst.
+   */
   throttled(observedItemsPerSecond: number): void {
     this.throttles++;
+    const now = performance.now();
+    this.lastThrottle = now;
+    if (now - this.lastHalving < 1000) return;
+    this.lastHalving = now;
     if (this.itemsPerSecond === undefined) this.itemsPerSecond = Math.max(25, observedItemsPerSecond);
     this.factor = Math.max(0.05, this.factor / 2);
-    this.lastThrottle = performance.now();
   }
 
   /** Waits until `n` items may be written. */
