@@ -82,7 +82,7 @@ export async function loadPartition(stage: Staging, request: LoadRequest): Promi
   let windowStart = performance.now();
   let windowItems = 0;
 
-  const writeBatch = async (requests: WriteRequest[]) => {
+  const writeBatch = async (requests: WriteRequest[], firstLine: number) => {
     let pending = requests;
     for (let attempt = 0; pending.length > 0; attempt++) {
       await budget.take(pending.length);
@@ -93,6 +93,14 @@ export async function loadPartition(stage: Staging, request: LoadRequest): Promi
         windowItems += pending.length - unprocessed.length;
         pending = unprocessed;
       } catch (err) {
+        if ((err as Error).name === 'ValidationException') {
+          // Retrying cannot help: the items are what DynamoDB refuses. Transform checks what it can; this names the rest.
+          throw ApplicationFailure.nonRetryable(
+            `DynamoDB refused a write to ${request.targetTable}: ${(err as Error).message}. ` +
+              `The batch is items ${firstLine + 1}–${firstLine + requests.length} of s3://${stage.bucket}/${request.transformed.key}`,
+            'WriteRefused',
+          );
+        }
         if (!THROTTLING.has((err as Error).name)) throw err;
         const seconds = Math.max(0.001, (performance.now() - windowStart) / 1000);
         budget.throttled(windowItems / seconds);
@@ -128,7 +136,7 @@ export async function loadPartition(stage: Staging, request: LoadRequest): Promi
     const start = batchStart;
     const requests = batch;
     batch = [];
-    const task = writeBatch(requests).then(() => {
+    const task = writeBatch(requests, start).then(() => {
       inFlight.delete(start);
       written += requests.length;
     });

@@ -37,7 +37,25 @@ export async function readColumns(db: MysqlConnection, schema: string, table: st
     'SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, NUMERIC_PRECISION, NUMERIC_SCALE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION',
     [schema, table],
   );
-  return (rows as ColumnInfo[]).filter((c) => !exclude.includes(c.COLUMN_NAME)).map((c) => classifyColumn(`${schema}.${table}`, c));
+  const jsonChecked = await jsonCheckedColumns(db, schema, table);
+  return (rows as ColumnInfo[])
+    .filter((c) => !exclude.includes(c.COLUMN_NAME))
+    .map((c) => classifyColumn(`${schema}.${table}`, { ...c, JSON_CHECKED: jsonChecked.has(c.COLUMN_NAME) }));
+}
+
+/**
+ * MariaDB's JSON columns: LONGTEXT with a `json_valid(col)` check, visible only
+ * in CHECK_CONSTRAINTS (COLUMNS says "longtext"). MySQL has a real JSON type,
+ * and its CHECK_CONSTRAINTS has no TABLE_NAME: there, nothing to find.
+ */
+async function jsonCheckedColumns(db: MysqlConnection, schema: string, table: string): Promise<Set<string>> {
+  let rows: { clause: string }[];
+  try {
+    [rows] = (await db.query('SELECT CHECK_CLAUSE AS clause FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ?', [schema, table])) as unknown as [{ clause: string }[]];
+  } catch {
+    return new Set();
+  }
+  return new Set(rows.flatMap((r) => /^json_valid\(`((?:[^`]|``)+)`\)$/i.exec(r.clause.trim())?.[1]?.replace(/``/g, '`') ?? []));
 }
 
 export async function readPrimaryKey(db: MysqlConnection, schema: string, table: string): Promise<string[]> {

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { decimalExponent } from '../src/mapping/dynamoNumber.js';
 import { classifyColumn, ConversionError, fromMysql, significantDigits, stagingType, toAttributeValue, type ColumnInfo, type SourceColumn } from '../src/mapping/types.js';
 
 function column(columnType: string, dataType = columnType.replace(/\(.*$/, '').replace(/ .*$/, ''), precision: number | null = null, scale: number | null = null): SourceColumn {
@@ -52,8 +53,21 @@ test('DECIMAL up to 38 digits arrives digit for digit; 39 significant digits is 
 test('FLOAT and DOUBLE become numbers', () => {
   assert.equal(stagingType(column('float')), 'FLOAT');
   assert.equal(stagingType(column('double')), 'DOUBLE');
-  assert.deepEqual(convert(column('double'), 1.7976931348623157e308), { N: '1.7976931348623157e+308' });
+  assert.deepEqual(convert(column('double'), 9.5e125), { N: '9.5e+125' });
+  assert.deepEqual(convert(column('double'), -1e-130), { N: '-1e-130' });
   assert.deepEqual(convert(column('float'), -0.5), { N: '-0.5' });
+});
+
+test('a number outside DynamoDB\'s range (1E-130 … 9.99E+125) is a bad record naming the column, wherever it comes from', () => {
+  assert.throws(() => convert(column('double'), 1.7976931348623157e308), /column c: value 1\.7976931348623157e\+308 is outside DynamoDB's number range/);
+  assert.throws(() => convert(column('double'), -2.5e-300), /value -2\.5e-300 is outside DynamoDB's number range/);
+  assert.deepEqual(convert(column('double'), 0), { N: '0' });
+  assert.throws(() => convert(column('json'), '{"tiny": 1e-131}'), /column c: JSON number at offset 9: value 1e-131 is outside DynamoDB's number range/);
+  assert.throws(() => convert(column('json'), '[123456789012345678901234567890123456789]'), /39 significant digits/);
+  assert.equal(decimalExponent('123.4'), 2);
+  assert.equal(decimalExponent('-0.05'), -2);
+  assert.equal(decimalExponent('0.000'), undefined);
+  assert.equal(decimalExponent('9.99E+125'), 125);
 });
 
 test('dates and times: ISO-8601 strings by default, epoch seconds when asked; TIME and YEAR keep their meaning', () => {
@@ -91,7 +105,7 @@ test('JSON becomes M/L with numbers kept exactly; MariaDB\'s LONGTEXT-with-json_
   assert.deepEqual(convert(col, '{"a": [1, 12345678901234567890.5, "x", true, null], "b": {}}'), {
     M: { a: { L: [{ N: '1' }, { N: '12345678901234567890.5' }, { S: 'x' }, { BOOL: true }, { NULL: true }] }, b: { M: {} } },
   });
-  const mariaJson = classifyColumn('t', { COLUMN_NAME: 'doc', DATA_TYPE: 'longtext', COLUMN_TYPE: 'longtext /* json_valid(`doc`) */', IS_NULLABLE: 'YES', NUMERIC_PRECISION: null, NUMERIC_SCALE: null });
+  const mariaJson = classifyColumn('t', { COLUMN_NAME: 'doc', DATA_TYPE: 'longtext', COLUMN_TYPE: 'longtext', IS_NULLABLE: 'YES', NUMERIC_PRECISION: null, NUMERIC_SCALE: null, JSON_CHECKED: true });
   assert.equal(mariaJson.family, 'json');
   assert.throws(() => convert(col, '{"a": }'), /column c: invalid JSON at offset/);
 });

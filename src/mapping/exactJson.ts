@@ -4,7 +4,9 @@
  * arrives in DynamoDB digit for digit. JSON.parse would round both.
  */
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { dynamoNumberProblem } from './dynamoNumber.js';
 
+/** The JSON text is invalid, or holds a number DynamoDB cannot. */
 export class JsonSyntaxError extends Error {}
 
 export function jsonToAttributeValue(text: string): AttributeValue {
@@ -41,6 +43,8 @@ class Parser {
     NUMBER.lastIndex = this.pos;
     const match = NUMBER.exec(this.text);
     if (!match) this.fail(c === undefined ? 'unexpected end' : `unexpected ${JSON.stringify(c)}`);
+    const problem = dynamoNumberProblem(match[0]);
+    if (problem) throw new JsonSyntaxError(`JSON number at offset ${this.pos}: ${problem}`);
     this.pos += match[0].length;
     return { N: match[0] };
   }

@@ -3,6 +3,7 @@
  * converter: the bulk path and change events both come through here.
  */
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { dynamoNumberProblem } from './dynamoNumber.js';
 import { templateColumns, type ComputedAttribute, type TableMapping } from './tableMapping.js';
 import { ConversionError, templateText, toAttributeValue, type ConversionOptions, type SourceColumn, type StagedValue } from './types.js';
 
@@ -40,6 +41,8 @@ function computedValue(attribute: ComputedAttribute, row: Row): AttributeValue |
   switch (attribute.subType) {
     case 'number':
       if (!/^-?\d+(\.\d+)?([eE][+-]?\d+)?$/.test(text)) throw new ConversionError(attribute.name, `"${text}" is not a number, but attribute-sub-type is "number"`);
+      const problem = dynamoNumberProblem(text);
+      if (problem) throw new ConversionError(attribute.name, problem);
       return { N: text };
     case 'binary':
       return { B: Buffer.from(text, 'base64') };

@@ -4,7 +4,10 @@
  * docs/type-mapping.md is the same table in prose; keep them together.
  */
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { DYNAMODB_MAX_DIGITS, dynamoNumberProblem } from './dynamoNumber.js';
 import { jsonToAttributeValue, JsonSyntaxError } from './exactJson.js';
+
+export { DYNAMODB_MAX_DIGITS, significantDigits } from './dynamoNumber.js';
 
 export type ColumnFamily =
   | 'integer'
@@ -43,6 +46,8 @@ export interface ColumnInfo {
   IS_NULLABLE: string;
   NUMERIC_PRECISION: number | string | null;
   NUMERIC_SCALE: number | string | null;
+  /** MariaDB: the column has a `CHECK (json_valid(col))` constraint, which is how MariaDB declares JSON. */
+  JSON_CHECKED?: boolean;
 }
 
 export class UnsupportedColumnError extends Error {}
@@ -60,8 +65,8 @@ const FAMILIES: Record<string, ColumnFamily> = {
 export function classifyColumn(table: string, info: ColumnInfo): SourceColumn {
   const dataType = info.DATA_TYPE.toLowerCase();
   let family = FAMILIES[dataType];
-  // MariaDB stores JSON as LONGTEXT with a json_valid() check.
-  if (family === 'text' && /json_valid/i.test(info.COLUMN_TYPE)) family = 'json';
+  // MariaDB stores JSON as LONGTEXT with a json_valid() check (information_schema.CHECK_CONSTRAINTS).
+  if (family === 'text' && info.JSON_CHECKED) family = 'json';
   if (!family) {
     throw new UnsupportedColumnError(
       `column ${table}.${info.COLUMN_NAME} has type ${info.COLUMN_TYPE}, which ferry cannot map to DynamoDB; ` +
@@ -81,7 +86,6 @@ export function classifyColumn(table: string, info: ColumnInfo): SourceColumn {
 }
 
 /** DynamoDB numbers carry at most 38 significant digits. */
-export const DYNAMODB_MAX_DIGITS = 38;
 
 /**
  * The DuckDB type a column is staged as in Parquet/CSV. Exact by construction:
@@ -158,20 +162,10 @@ function bitsToBigInt(bytes: Uint8Array): bigint {
   return n;
 }
 
-/** Digits of a decimal string without sign, point, leading or trailing zeros: what DynamoDB counts. */
-export function significantDigits(decimal: string): number {
-  const digits = decimal.replace(/^[-+]/, '').replace(/e.*$/i, '').replace('.', '').replace(/^0+/, '');
-  return digits.replace(/0+$/, '').length;
-}
-
 function numberValue(column: SourceColumn, text: string): AttributeValue {
-  const digits = significantDigits(text);
-  if (digits > DYNAMODB_MAX_DIGITS) {
-    throw new ConversionError(
-      column.name,
-      `value ${text} has ${digits} significant digits; DynamoDB numbers hold at most ${DYNAMODB_MAX_DIGITS}. ` +
-        'Map the column to a string ("attribute-sub-type": "string") or round it in the source',
-    );
+  const problem = dynamoNumberProblem(text);
+  if (problem) {
+    throw new ConversionError(column.name, `${problem}. Map the column to a string ("attribute-sub-type": "string") or change the value in the source`);
   }
   return { N: text };
 }
@@ -205,7 +199,7 @@ export function toAttributeValue(column: SourceColumn, value: StagedValue, optio
     case 'float': {
       const n = Number(value);
       if (!Number.isFinite(n)) throw new ConversionError(column.name, `value ${value} is not a finite number; DynamoDB numbers must be finite`);
-      return { N: String(n) };
+      return numberValue(column, String(n));
     }
     case 'bit':
       return column.precision === 1 ? { BOOL: BigInt(value as bigint | number) === 1n } : { N: String(value) };
