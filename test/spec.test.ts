@@ -1,17 +1,20 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseSpec, revisedSpecForResume, SpecError } from '../src/spec.js';
+import { readSpecFile } from '../src/specFile.js';
 import { ROOT } from './helpers.js';
 
 const example = () => JSON.parse(fs.readFileSync(path.join(ROOT, 'docs', 'examples', 'purchase-dms.json'), 'utf8'));
 
 test('the documented examples are valid specs, and defaults are filled in', () => {
   for (const file of fs.readdirSync(path.join(ROOT, 'docs', 'examples'))) {
-    const spec = parseSpec(JSON.parse(fs.readFileSync(path.join(ROOT, 'docs', 'examples', file), 'utf8')));
+    const spec = readSpecFile(path.join(ROOT, 'docs', 'examples', file));
     assert.ok(spec.bulk.concurrency > 0, file);
   }
+  assert.deepEqual(readSpecFile(path.join(ROOT, 'docs', 'examples', 'purchase-dms.yaml')), parseSpec(example()), 'the YAML example is the JSON one');
   const minimal = parseSpec({ name: 'm', mapping: { rules: [{ 'rule-type': 'selection', 'object-locator': { 'schema-name': 's', 'table-name': '%' }, 'rule-action': 'include' }] } });
   assert.equal(minimal.source.urlEnv, 'FERRY_MYSQL_URL');
   assert.equal(minimal.errors.policy, 'fail');
@@ -58,4 +61,18 @@ test('a resume may revise the error policy, budget and concurrency, and nothing 
       /start a new migration/.test(err.message),
   );
   assert.throws(() => revisedSpecForResume(original, { ...example(), name: 'other' }), /spec\.name: differs/);
+});
+
+test('a spec file that is not valid JSON or YAML is refused naming the file and the place', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-spec-'));
+  try {
+    fs.writeFileSync(path.join(dir, 'bad.yaml'), 'name: x\nmapping: [unclosed\n');
+    assert.throws(() => readSpecFile(path.join(dir, 'bad.yaml')), /bad\.yaml is not valid YAML: .*line/);
+    fs.writeFileSync(path.join(dir, 'bad.json'), '{"name": "x",}');
+    assert.throws(() => readSpecFile(path.join(dir, 'bad.json')), /bad\.json is not valid JSON/);
+    fs.writeFileSync(path.join(dir, 'typo.yml'), 'name: x\nmapping: {rules: []}\nbulk: {concurrency: four}\n');
+    assert.throws(() => readSpecFile(path.join(dir, 'typo.yml')), /spec\.bulk\.concurrency: .*expected number/i);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

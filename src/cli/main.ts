@@ -74,7 +74,7 @@ export function buildProgram(): Command {
 
   program
     .command('migrate')
-    .argument('<spec>', 'migration spec, a JSON file (docs/spec.md)')
+    .argument('<spec>', 'migration spec, a JSON file, or YAML when it ends in .yaml/.yml (docs/spec.md)')
     .description('copy MySQL tables into DynamoDB as the spec says, with a live progress bar, then print the report')
     .option('--no-embedded-worker', 'rely on workers already polling the task queue instead of starting one in this process')
     .action(async (specFile: string, options: { embeddedWorker: boolean }) => {
