@@ -3,14 +3,16 @@
  * is non-retryable and names the thing and the fix.
  */
 import { CreateTableCommand, DescribeTableCommand, ResourceNotFoundException, waitUntilTableExists, type KeyType as DynamoKeyType } from '@aws-sdk/client-dynamodb';
+import { CreateStreamCommand, DescribeStreamSummaryCommand, IncreaseStreamRetentionPeriodCommand, waitUntilStreamExists } from '@aws-sdk/client-kinesis';
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { dynamoClient, s3Client } from '../src/aws.js';
+import { dynamoClient, kinesisClient, s3Client } from '../src/aws.js';
+import { binlogProblems, retentionProblem, retentionTarget } from '../src/capture/requirements.js';
 import { migrationKeys, staging, type PreflightReport, type SourceTable, type StagingClaim } from '../src/bulk/model.js';
 import { loadConfig } from '../src/config.js';
 import { compileTableMapping, keyColumns, mappingProblems, selectTables, tableMappingDocument, type KeyType, type TableMapping } from '../src/mapping/tableMapping.js';
 import { UnsupportedColumnError, type SourceColumn } from '../src/mapping/types.js';
-import { connectSource, estimateRows, listTables, readColumns, readPrimaryKey, sourceDatabase } from '../src/source.js';
+import { connectSource, estimateRows, listTables, readColumns, readPrimaryKey, sourceDatabase, sourceUrl } from '../src/source.js';
 import { getJson, putJson } from '../src/s3.js';
 import type { MigrationSpec } from '../src/spec.js';
 
@@ -79,12 +81,69 @@ async function describeSource(spec: MigrationSpec): Promise<SourceTable[]> {
   }
 }
 
+/**
+ * With spec.capture: the binlog can feed change capture (log_bin, ROW format,
+ * FULL row images, replication privileges) and the stream exists (or is
+ * created) and keeps records longer than the bulk copy is expected to take.
+ */
+async function checkCapture(spec: MigrationSpec): Promise<PreflightReport['capture']> {
+  const capture = spec.capture;
+  if (!capture) return undefined;
+  const db = await connectSource(spec);
+  try {
+    const [[vars]] = (await db.query(
+      'SELECT @@log_bin AS logBin, @@binlog_format AS binlogFormat, @@binlog_row_image AS binlogRowImage, CURRENT_USER() AS user',
+    )) as unknown as [[{ logBin: number | string; binlogFormat: string; binlogRowImage: string; user: string }]];
+    const [grantRows] = (await db.query('SHOW GRANTS')) as unknown as [Record<string, string>[]];
+    const at = vars.user.lastIndexOf('@');
+    const user = `'${vars.user.slice(0, at)}'@'${vars.user.slice(at + 1)}'`;
+    const problems = binlogProblems({ ...vars, user, grants: grantRows.map((r) => String(Object.values(r)[0])) });
+    if (problems.length) {
+      const where = new URL(sourceUrl(spec));
+      refuse(`change capture cannot read the binlog of ${where.hostname}:${where.port || 3306} (spec.capture):\n${problems.map((p) => `- ${p}`).join('\n')}`);
+    }
+  } finally {
+    await db.end();
+  }
+
+  const kinesis = kinesisClient(loadConfig().aws);
+  const stream = capture.stream ?? `ferry-${spec.name}`;
+  let retentionHours: number;
+  let createdStream = false;
+  try {
+    const { StreamDescriptionSummary } = await kinesis.send(new DescribeStreamSummaryCommand({ StreamName: stream }));
+    retentionHours = StreamDescriptionSummary?.RetentionPeriodHours ?? 24;
+  } catch (err) {
+    if ((err as Error).name !== 'ResourceNotFoundException') throw err;
+    if (!capture.createStream) {
+      refuse(`Kinesis stream ${stream} does not exist; create it, or set spec.capture.createStream to true and ferry creates it with spec.capture.shards (${capture.shards}) shards`);
+    }
+    await kinesis.send(new CreateStreamCommand({ StreamName: stream, ShardCount: capture.shards }));
+    await waitUntilStreamExists({ client: kinesis, maxWaitTime: 120 }, { StreamName: stream });
+    retentionHours = 24;
+    createdStream = true;
+  }
+  const problem = retentionProblem(stream, retentionHours, capture.expectedBulkHours);
+  if (problem && !capture.raiseRetention) refuse(problem);
+  if (problem) {
+    retentionHours = retentionTarget(capture.expectedBulkHours);
+    await kinesis.send(new IncreaseStreamRetentionPeriodCommand({ StreamName: stream, RetentionPeriodHours: retentionHours }));
+  }
+  return { stream, retentionHours, createdStream };
+}
+
 async function checkTarget(spec: MigrationSpec, tables: SourceTable[]): Promise<string[]> {
   const dynamo = dynamoClient(loadConfig().aws);
   const created: string[] = [];
   const byTarget = new Map<string, SourceTable>();
   for (const t of tables) if (!byTarget.has(t.mapping.targetTable)) byTarget.set(t.mapping.targetTable, t);
   for (const [targetTable, source] of byTarget) {
+    if (!/^[A-Za-z0-9_.-]{3,255}$/.test(targetTable)) {
+      refuse(
+        `target table name "${targetTable}" (for ${source.schema}.${source.table}) is not a valid DynamoDB table name: 3–255 letters, digits, "_", "-", "."; ` +
+          'set "target-table-name" in an object-mapping rule for the table',
+      );
+    }
     const keys: { name: string; keyType: DynamoKeyType }[] = [{ name: source.mapping.partitionKey, keyType: 'HASH' }];
     if (source.mapping.sortKey) keys.push({ name: source.mapping.sortKey, keyType: 'RANGE' });
     try {
@@ -135,7 +194,8 @@ export async function preflight(spec: MigrationSpec, options: { resume?: boolean
     );
   }
   const tables = await describeSource(spec);
+  const capture = await checkCapture(spec);
   const createdTables = await checkTarget(spec, tables);
   if (!claim) await putJson(s3, bucket, claimKey, { name: spec.name, runId, claimedAt: new Date().toISOString() } satisfies StagingClaim);
-  return { tables, createdTables, bucket };
+  return { tables, createdTables, bucket, capture };
 }

@@ -65,6 +65,24 @@ export const migrationSpec = z.object({
     })
     .strict()
     .default({}),
+  /**
+   * Change capture (binlog → Kinesis) from before the bulk copy, for a
+   * near-zero-downtime migration. Absent: a one-shot bulk copy.
+   */
+  capture: z
+    .object({
+      /** Kinesis stream the row changes go to; default `ferry-<name>`. */
+      stream: z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/, 'expected a Kinesis stream name: 1–128 letters, digits, "_", ".", "-"').optional(),
+      /** Create the stream (provisioned, `shards` shards) when it does not exist; when false a missing stream fails the preflight. */
+      createStream: z.boolean().default(false),
+      shards: positiveInt.max(500).default(2),
+      /** How long the bulk copy is expected to take: the stream must keep records at least that long. */
+      expectedBulkHours: z.number().positive().max(8760).default(6),
+      /** Raise a retention shorter than expectedBulkHours (to twice it) instead of refusing. */
+      raiseRetention: z.boolean().default(false),
+    })
+    .strict()
+    .optional(),
   errors: z
     .object({
       /** `fail`: the first bad record fails the migration, naming its key and reason. `dead-letter`: it is written to S3 and counted. */

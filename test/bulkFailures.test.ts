@@ -49,6 +49,7 @@ before(async () => {
     await db.query("UPDATE odd SET body = REPEAT('x', 500000) WHERE id = 200");
     await db.query('CREATE TABLE big (id INT PRIMARY KEY, body LONGTEXT NOT NULL)');
     await db.query("INSERT INTO big SELECT seq, IF(seq = 20, REPEAT('y', 500000), 'small') FROM seq_1_to_50");
+    await db.query('CREATE TABLE x (id INT PRIMARY KEY)');
     await db.query('CREATE TABLE nokey (a INT, b INT)');
     await db.query('INSERT INTO nokey VALUES (1, 2)');
   } finally {
@@ -126,8 +127,15 @@ test('preflight refuses a selected table that does not exist, naming it and the 
   const spec = tableSpec('absent');
   const result = await ferryCli(['migrate', writeSpec(spec)]);
   assert.equal(result.code, 1, result.stdout + result.stderr);
-  assert.match(result.stderr, new RegExp(`table ${database}\\.absent, selected by the mapping, does not exist in the source \\(tables there: big, ledger, nokey, odd\\); fix the selection rule`));
+  assert.match(result.stderr, new RegExp(`table ${database}\\.absent, selected by the mapping, does not exist in the source \\(tables there: big, ledger, nokey, odd, x\\); fix the selection rule`));
   await assert.rejects(dynamoClient(config.aws).send(new ScanCommand({ TableName: targetOf(spec), Limit: 1 })), { name: 'ResourceNotFoundException' });
+});
+
+test('preflight refuses a target table name DynamoDB would refuse (a source table `x` and no object-mapping rule)', async () => {
+  const locator = { 'schema-name': database, 'table-name': 'x' };
+  const spec = { name: uniqueName('fail-x'), source: { database }, mapping: { rules: [{ 'rule-type': 'selection', 'rule-id': '1', 'rule-name': '1', 'object-locator': locator, 'rule-action': 'include' }] }, target: { create: true } };
+  const message = await failureOf((await ferry.startMigration(spec as MigrationSpecInput)).result());
+  assert.match(message, new RegExp(`target table name "x" \\(for ${database}\\.x\\) is not a valid DynamoDB table name: 3–255 letters.*"target-table-name"`));
 });
 
 test('preflight refuses a table without a primary key, naming it and the fix', async () => {

@@ -24,6 +24,8 @@ export interface PreflightReport {
   /** Target tables ferry created during preflight. */
   createdTables: string[];
   bucket: string;
+  /** With spec.capture: the stream change capture writes to, ready and retaining long enough. */
+  capture?: { stream: string; retentionHours: number; createdStream: boolean };
 }
 
 export interface ExportResult {
