@@ -9,7 +9,7 @@ import { duckIdent, openScratch, sqlString, stagingAppender } from '../src/bulk/
 import { partitionKeys, type ExportResult, type SourceTable, type Staging } from '../src/bulk/model.js';
 import { quoteIdent, rangePredicate, type PartitionRange } from '../src/bulk/partitionPlan.js';
 import { loadConfig } from '../src/config.js';
-import { fromMysql } from '../src/mapping/types.js';
+import { fromMysql, selectExpression } from '../src/mapping/types.js';
 import { streamRows } from '../src/mysql.js';
 import { getJson, putJson, uploadFile } from '../src/s3.js';
 import { connectSource } from '../src/source.js';
@@ -31,7 +31,7 @@ export async function exportPartition(spec: MigrationSpec, stage: Staging, sourc
     const integerColumns = new Set(source.columns.filter((c) => c.family === 'integer').map((c) => c.name));
     const where = rangePredicate(range, integerColumns);
     const table = `${quoteIdent(source.schema)}.${quoteIdent(source.table)}`;
-    const columns = source.columns.map((c) => quoteIdent(c.name)).join(', ');
+    const columns = source.columns.map((c) => selectExpression(c, quoteIdent)).join(', ');
     const order = source.primaryKey.map(quoteIdent).join(', ');
     let rows = 0;
     const context = Context.current();

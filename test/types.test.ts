@@ -56,6 +56,11 @@ test('FLOAT and DOUBLE become numbers', () => {
   assert.deepEqual(convert(column('double'), 9.5e125), { N: '9.5e+125' });
   assert.deepEqual(convert(column('double'), -1e-130), { N: '-1e-130' });
   assert.deepEqual(convert(column('float'), -0.5), { N: '-0.5' });
+  // A FLOAT holds a 32-bit value: written as the shortest decimal that reads back as it.
+  assert.deepEqual(convert(column('float'), 0.10000000149011612), { N: '0.1' });
+  assert.deepEqual(convert(column('float'), 1.2345677614212036), { N: '1.2345678' });
+  assert.deepEqual(convert(column('float'), 3.4028234663852886e38), { N: '3.4028235e+38' });
+  assert.deepEqual(convert(column('double'), 0.1), { N: '0.1' });
 });
 
 test('a number outside DynamoDB\'s range (1E-130 … 9.99E+125) is a bad record naming the column, wherever it comes from', () => {

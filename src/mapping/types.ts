@@ -162,6 +162,30 @@ function bitsToBigInt(bytes: Uint8Array): bigint {
   return n;
 }
 
+const isSinglePrecision = (column: SourceColumn) => /^float/.test(column.mysqlType);
+
+/**
+ * The shortest decimal that reads back as the same 32-bit float: FLOAT 0.1 is
+ * stored as 0.100000001490116…, which this writes as 0.1, and 1.2345678 stays
+ * 1.2345678 (MySQL's own text for FLOAT keeps only 6 digits: 1.23457).
+ */
+export function float32Text(n: number): string {
+  const single = Math.fround(n);
+  for (let digits = 1; digits <= 9; digits++) {
+    const candidate = Number(single.toPrecision(digits));
+    if (Math.fround(candidate) === single) return String(candidate);
+  }
+  return String(single);
+}
+
+/**
+ * The expression export selects for a column: FLOAT as a DOUBLE, because the
+ * text protocol rounds FLOAT to 6 significant digits; everything else as is.
+ */
+export function selectExpression(column: SourceColumn, quote: (name: string) => string): string {
+  return column.family === 'float' && isSinglePrecision(column) ? `(${quote(column.name)} + 0E0)` : quote(column.name);
+}
+
 function numberValue(column: SourceColumn, text: string): AttributeValue {
   const problem = dynamoNumberProblem(text);
   if (problem) {
@@ -199,7 +223,7 @@ export function toAttributeValue(column: SourceColumn, value: StagedValue, optio
     case 'float': {
       const n = Number(value);
       if (!Number.isFinite(n)) throw new ConversionError(column.name, `value ${value} is not a finite number; DynamoDB numbers must be finite`);
-      return numberValue(column, String(n));
+      return numberValue(column, isSinglePrecision(column) ? float32Text(n) : String(n));
     }
     case 'bit':
       return column.precision === 1 ? { BOOL: BigInt(value as bigint | number) === 1n } : { N: String(value) };
