@@ -5,3 +5,4 @@ export { planPartitions } from './plan.js';
 export { exportPartition } from './export.js';
 export { transformPartition } from './transform.js';
 export { loadPartition, readManifest } from './load.js';
+export { captureChanges, captureStart, currentBinlogPosition } from './capture.js';

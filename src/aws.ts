@@ -6,6 +6,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { S3Client } from '@aws-sdk/client-s3';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { LOCAL_CREDENTIALS, type AwsConfig } from './config.js';
 
 function common(aws: AwsConfig, endpoint: string | undefined) {
@@ -31,6 +32,11 @@ export function dynamoClient(aws: AwsConfig): DynamoDBClient {
   return new DynamoDBClient(common(aws, aws.endpoints.dynamodb));
 }
 
+/**
+ * Kinesis over HTTP/1.1: the SDK defaults to HTTP/2 for this client (for
+ * SubscribeToShard, which ferry does not use), and kinesis-mock's HTTP/2 resets
+ * large GetRecords answers ("Protocol error"). Real Kinesis speaks both.
+ */
 export function kinesisClient(aws: AwsConfig): KinesisClient {
-  return new KinesisClient(common(aws, aws.endpoints.kinesis));
+  return new KinesisClient({ ...common(aws, aws.endpoints.kinesis), requestHandler: new NodeHttpHandler({ connectionTimeout: 5_000 }) });
 }

@@ -8,7 +8,9 @@
  * key ranges, S3 keys and counts.
  */
 import {
+  ActivityCancellationType,
   ApplicationFailure,
+  CancellationScope,
   condition,
   defineQuery,
   defineSignal,
@@ -19,6 +21,8 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type * as activities from '../activities/index.js';
+import type { CaptureResult } from '../activities/capture.js';
+import type { BinlogPosition } from '../src/capture/events.js';
 import { staging, type ExportResult, type LoadResult, type PartitionManifest, type SourceTable, type Staging, type TransformResult } from '../src/bulk/model.js';
 import { partitionId, partitionLimitProblem, type PartitionRange } from '../src/bulk/partitionPlan.js';
 import { FerryKind, FerryPercent, FerryPhase } from '../src/searchAttributes.js';
@@ -34,10 +38,18 @@ const { exportPartition, transformPartition } = proxyActivities<typeof activitie
   heartbeatTimeout: '2 minutes',
   retry,
 });
+const { captureStart, currentBinlogPosition } = proxyActivities<typeof activities>({ startToCloseTimeout: '1 minute', retry });
+// Capture runs as long as the migration; a killed worker's capture resumes elsewhere within seconds.
+const { captureChanges } = proxyActivities<typeof activities>({
+  startToCloseTimeout: '30 days',
+  heartbeatTimeout: '20 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+});
 // A short heartbeat timeout: a killed worker's partition moves to another worker within seconds.
 const { loadPartition } = proxyActivities<typeof activities>({ startToCloseTimeout: '12 hours', heartbeatTimeout: '20 seconds', retry });
 
-export type MigrationPhase = 'preflight' | 'planning' | 'bulk' | 'done' | 'failed';
+export type MigrationPhase = 'preflight' | 'planning' | 'bulk' | 'catch-up' | 'done' | 'failed';
 
 export interface PartitionReport {
   partition: string;
@@ -93,6 +105,8 @@ export interface MigrationReport {
   deadLetters: number;
   durationMs: number;
   rowsPerSecond: number;
+  /** With spec.capture: what change capture shipped, from its start position to where the run drained it. */
+  capture?: CaptureResult & { stream: string; startReused: boolean };
 }
 
 export interface MigrationProgress {
@@ -113,9 +127,13 @@ export interface MigrationProgress {
   partitionsRunning: string[];
   startedAt: number;
   error?: string;
+  /** With spec.capture: the stream, where capture started (reused from an earlier run or not) and where it is to stop. */
+  capture?: { stream: string; start: BinlogPosition; reused: boolean; stopAt?: BinlogPosition };
 }
 
 export const progressQuery = defineQuery<MigrationProgress>('progress');
+/** Where change capture should stop once everything before it is in the stream; undefined: keep capturing. */
+export const captureStopAtQuery = defineQuery<BinlogPosition | undefined>('captureStopAt');
 export const budgetShareQuery = defineQuery<{ itemsPerSecond?: number }>('budgetShare');
 export const pauseSignal = defineSignal('pause');
 export const resumeSignal = defineSignal('resume');
@@ -140,6 +158,8 @@ export async function migrateToDynamo(input: MigrationSpecInput, options: Migrat
   const loading = new Set<string>();
 
   setHandler(progressQuery, () => state);
+  let captureStopAt: BinlogPosition | undefined;
+  setHandler(captureStopAtQuery, () => captureStopAt);
   setHandler(budgetShareQuery, () => ({ itemsPerSecond: state.writeBudget === undefined ? undefined : state.writeBudget / Math.max(1, loading.size) }));
   setHandler(pauseSignal, () => void (state.paused = true));
   setHandler(resumeSignal, () => void (state.paused = false));
@@ -167,10 +187,22 @@ export async function migrateToDynamo(input: MigrationSpecInput, options: Migrat
     ]);
   };
 
+  const captureScope = new CancellationScope();
+  let failure: unknown;
   try {
     phase('preflight');
     const checked = await preflight(spec, { resume: options.resume === true });
     const stage: Staging = staging(spec, checked.bucket);
+
+    // Capture starts before any row is read for the bulk copy: every change after this point reaches the stream.
+    let capture: Promise<CaptureResult> | undefined;
+    if (checked.capture) {
+      const { start, reused } = await captureStart(spec, stage);
+      state.capture = { stream: checked.capture.stream, start, reused };
+      const request = { stream: checked.capture.stream, start, tables: checked.tables.map(({ schema, table, primaryKey }) => ({ schema, table, primaryKey })) };
+      capture = captureScope.run(() => captureChanges(spec, stage, request));
+      capture.catch((err) => void (failure ??= err));
+    }
 
     phase('planning');
     const plans: { source: SourceTable; ranges: PartitionRange[] }[] = [];
@@ -225,7 +257,6 @@ export async function migrateToDynamo(input: MigrationSpecInput, options: Migrat
     // Bounded fan-out: at most `concurrency` partitions in flight; a failure stops new launches,
     // lets the running ones finish (their manifests make a resumed run skip them), then fails the run.
     const running = new Set<Promise<void>>();
-    let failure: unknown;
     for (const { source, ranges } of plans) {
       for (const range of ranges) {
         await condition(() => failure !== undefined || (!state.paused && running.size < spec.bulk.concurrency));
@@ -239,11 +270,22 @@ export async function migrateToDynamo(input: MigrationSpecInput, options: Migrat
     await Promise.all(running);
     if (failure !== undefined) throw failure;
 
+    let captured: MigrationReport['capture'];
+    if (capture && state.capture) {
+      // Drain: everything the source wrote until now must be in the stream before the run ends.
+      phase('catch-up');
+      captureStopAt = await currentBinlogPosition(spec);
+      state.capture.stopAt = captureStopAt;
+      captured = { stream: state.capture.stream, startReused: state.capture.reused, ...(await capture) };
+    }
+
     phase('done');
-    return buildReport(spec.name, plans, reports, checked.createdTables, workflowNow() - startedAt);
+    return { ...buildReport(spec.name, plans, reports, checked.createdTables, workflowNow() - startedAt), capture: captured };
   } catch (err) {
     state.error = err instanceof Error ? err.message : String(err);
     phase('failed');
+    // Stop capturing: a failed or cancelled migration leaves nothing running.
+    captureScope.cancel();
     throw err;
   }
 }

@@ -1,0 +1,277 @@
+/**
+ * Change capture: the source's binlog, from a position recorded before any
+ * export, into a Kinesis stream as one JSON record per row change
+ * (src/capture/events.ts). Long-running: it heartbeats the position at the end
+ * of the last transaction whose every record Kinesis acknowledged, and a retry
+ * (on this worker or another) resumes there, so the stream may hold a change
+ * twice but never misses one. It ends when the workflow's `captureStopAt`
+ * position is shipped (docs/cdc.md).
+ */
+import { PutRecordsCommand, type PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import ZongJi, { type AnyBinlogEvent, type DeleteRowsEvent, type QueryEvent, type RotateEvent, type UpdateRowsEvent, type WriteRowsEvent } from '@vlasky/zongji';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { kinesisClient, s3Client } from '../src/aws.js';
+import type { SourceTable, Staging } from '../src/bulk/model.js';
+import { comparePositions, encodeRow, eventVersion, MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_RECORD_BYTES, partitionKeyOf, type BinlogPosition, type ChangeEvent, type EventRow } from '../src/capture/events.js';
+import { loadConfig } from '../src/config.js';
+import { fullJitter } from '../src/load/writeBudget.js';
+import { getJson, putJson } from '../src/s3.js';
+import { connectSource, sourceUrl } from '../src/source.js';
+import type { MigrationSpec } from '../src/spec.js';
+
+/** The binlog's current end: where capture starts, or where a drain must reach. */
+export async function currentBinlogPosition(spec: MigrationSpec): Promise<BinlogPosition> {
+  const db = await connectSource(spec);
+  try {
+    const [rows] = (await db.query('SHOW MASTER STATUS')) as unknown as [{ File: string; Position: number | string }[]];
+    const row = rows[0];
+    if (!row) throw ApplicationFailure.nonRetryable('SHOW MASTER STATUS returned nothing: the source writes no binlog (log_bin is off)', 'NoBinlog');
+    return { file: row.File, position: Number(row.Position) };
+  } finally {
+    await db.end();
+  }
+}
+
+/**
+ * Where capture starts: recorded once per migration, before any export, in the
+ * staging folder (`capture.json`); a resumed run reads it back so it captures
+ * from the same place.
+ */
+export async function captureStart(spec: MigrationSpec, stage: Staging): Promise<{ start: BinlogPosition; reused: boolean }> {
+  const s3 = s3Client(loadConfig().aws);
+  const key = `${stage.root}/capture.json`;
+  const recorded = await getJson<{ start: BinlogPosition }>(s3, stage.bucket, key);
+  if (recorded) return { start: recorded.start, reused: true };
+  const start = await currentBinlogPosition(spec);
+  await putJson(s3, stage.bucket, key, { start, recordedAt: new Date().toISOString() });
+  return { start, reused: false };
+}
+
+export interface CaptureRequest {
+  stream: string;
+  start: BinlogPosition;
+  tables: Pick<SourceTable, 'schema' | 'table' | 'primaryKey'>[];
+}
+
+export interface CaptureCheckpoint {
+  /** Every change before this position is in the stream. */
+  position: BinlogPosition;
+  events: number;
+}
+
+export interface CaptureResult {
+  start: BinlogPosition;
+  end: BinlogPosition;
+  /** Row changes shipped by the last attempt (earlier attempts' count is carried in the checkpoint). */
+  events: number;
+  resumedFrom: BinlogPosition;
+  largeEvents: number;
+}
+
+interface Transaction {
+  records: PutRecordsRequestEntry[];
+  end: BinlogPosition;
+}
+
+const DDL = /^\s*(ALTER|DROP|RENAME|TRUNCATE|CREATE\s+OR\s+REPLACE)\s+TABLE\b/i;
+
+/** A server id no other replica of the source uses: derived from the workflow, away from small ids servers use. */
+function replicaServerId(workflowId: string): number {
+  let h = 0;
+  for (const c of workflowId) h = (h * 31 + c.charCodeAt(0)) >>> 0;
+  return 100_000 + (h % 1_000_000_000);
+}
+
+export async function captureChanges(spec: MigrationSpec, stage: Staging, request: CaptureRequest): Promise<CaptureResult> {
+  const context = Context.current();
+  const config = loadConfig();
+  const kinesis = kinesisClient(config.aws);
+  const s3 = s3Client(config.aws);
+  const checkpoint = (context.info.heartbeatDetails as CaptureCheckpoint | undefined) ?? { position: request.start, events: 0 };
+  const resumedFrom = checkpoint.position;
+  const captured = new Map(request.tables.map((t) => [`${t.schema}.${t.table}`, t]));
+  const includeSchema: Record<string, string[]> = {};
+  for (const t of request.tables) (includeSchema[t.schema] ??= []).push(t.table);
+
+  let file = resumedFrom.file;
+  /** Position after the last event seen; the end of the last transaction seen. */
+  let seen = resumedFrom;
+  let shipped = resumedFrom;
+  let events = 0;
+  let largeEvents = 0;
+  let current: PutRecordsRequestEntry[] = [];
+  const pending: Transaction[] = [];
+  let pendingRecords = 0;
+  let failure: Error | undefined;
+
+  const record = async (event: ChangeEvent): Promise<PutRecordsRequestEntry> => {
+    const PartitionKey = partitionKeyOf(event.table, event.key);
+    let data = Buffer.from(JSON.stringify(event));
+    if (data.length + PartitionKey.length > MAX_RECORD_BYTES) {
+      // Too large for a Kinesis record: the change goes to S3, the stream carries where.
+      const key = `${stage.root}/capture/large/${event.version}.json`;
+      await s3.send(new PutObjectCommand({ Bucket: stage.bucket, Key: key, Body: data, ContentType: 'application/json' }));
+      data = Buffer.from(JSON.stringify({ table: event.table, op: event.op, key: event.key, version: event.version, ts: event.ts, s3: key }));
+      largeEvents++;
+    }
+    return { PartitionKey, Data: data };
+  };
+
+  const keyOf = (table: string, row: EventRow): EventRow => Object.fromEntries(captured.get(table)!.primaryKey.map((c) => [c, row[c] ?? null]));
+
+  const zongji = new ZongJi({ ...mysqlOptions(sourceUrl(spec)), dateStrings: true, timezone: 'Z' } as ConstructorParameters<typeof ZongJi>[0]);
+  // Events are handled one at a time, in binlog order, even though building a record may await S3.
+  let chain = Promise.resolve();
+  const onEvent = async (e: AnyBinlogEvent) => {
+    const name = e.getEventName();
+    if (name === 'rotate') {
+      file = (e as RotateEvent).binlogName;
+      return;
+    }
+    if (name === 'writerows' || name === 'updaterows' || name === 'deleterows') {
+      const rowsEvent = e as WriteRowsEvent | UpdateRowsEvent | DeleteRowsEvent;
+      const map = rowsEvent.tableMap[rowsEvent.tableId]!;
+      const table = `${map.parentSchema}.${map.tableName}`;
+      if (!captured.has(table)) return;
+      const eventOffset = e.nextPosition; // unique per event and increasing within a file
+      const ts = e.timestamp;
+      for (let i = 0; i < rowsEvent.rows.length; i++) {
+        const version = eventVersion(file, eventOffset, i);
+        let change: ChangeEvent;
+        if (name === 'updaterows') {
+          const row = (rowsEvent as UpdateRowsEvent).rows[i]!;
+          const before = encodeRow(row.before);
+          const after = encodeRow(row.after);
+          change = { table, op: 'update', key: keyOf(table, after), before, after, version, ts };
+        } else {
+          const image = encodeRow((rowsEvent as WriteRowsEvent).rows[i]!);
+          change = name === 'writerows' ? { table, op: 'insert', key: keyOf(table, image), after: image, version, ts } : { table, op: 'delete', key: keyOf(table, image), before: image, version, ts };
+        }
+        current.push(await record(change));
+        events++;
+      }
+      return;
+    }
+    if (name === 'query') {
+      const query = (e as QueryEvent).query;
+      if (/^\s*BEGIN\b/i.test(query)) return;
+      if (DDL.test(query) && [...captured.values()].some((t) => query.includes(t.table))) {
+        throw ApplicationFailure.nonRetryable(
+          `the schema of a migrated table changed during the migration (${file}:${e.nextPosition}: ${query.slice(0, 200)}); ferry does not follow schema changes: ` +
+            'undo the change, or start a new migration after it',
+          'SchemaChanged',
+        );
+      }
+    }
+    if (name === 'xid' || name === 'query') {
+      const end = { file, position: e.nextPosition };
+      if (current.length) {
+        pending.push({ records: current, end });
+        pendingRecords += current.length;
+        current = [];
+      } else if (pending.length === 0) {
+        shipped = end; // a transaction with nothing of ours: nothing to wait for
+      }
+      seen = end;
+    }
+  };
+  zongji.on('binlog', (e: AnyBinlogEvent) => {
+    chain = chain.then(() => onEvent(e)).catch((err: Error) => {
+      failure ??= err;
+    });
+    if (pendingRecords > 50_000) zongji.connection?.pause();
+  });
+  zongji.on('error', (err: Error) => (failure ??= err));
+  zongji.start({
+    serverId: replicaServerId(context.info.workflowExecution?.workflowId ?? 'ferry'),
+    filename: resumedFrom.file,
+    position: resumedFrom.position,
+    includeEvents: ['rotate', 'tablemap', 'writerows', 'updaterows', 'deleterows', 'xid', 'query'],
+    includeSchema,
+  });
+
+  const ship = async (batch: PutRecordsRequestEntry[]) => {
+    let todo = batch;
+    for (let attempt = 0; todo.length; attempt++) {
+      if (attempt > 0) await sleep(fullJitter(attempt));
+      try {
+        const response = await kinesis.send(new PutRecordsCommand({ StreamName: request.stream, Records: todo }));
+        todo = todo.filter((_, i) => response.Records?.[i]?.ErrorCode);
+      } catch (err) {
+        if (!['ProvisionedThroughputExceededException', 'LimitExceededException', 'ThrottlingException', 'InternalFailure', 'ServiceUnavailable'].includes((err as Error).name)) throw err;
+      }
+    }
+  };
+
+  let lastBeat = 0;
+  let lastStopCheck = 0;
+  let stopAt: BinlogPosition | undefined;
+  try {
+    for (;;) {
+      if (failure) throw failure;
+      if (context.cancellationSignal.aborted) throw context.cancellationSignal.reason;
+      if (pending.length) {
+        // One batch: whole transactions while they fit, splitting only a transaction larger than a batch.
+        const batch: PutRecordsRequestEntry[] = [];
+        let bytes = 0;
+        let done = 0;
+        for (const txn of pending) {
+          const size = txn.records.reduce((n, r) => n + (r.Data?.length ?? 0) + (r.PartitionKey?.length ?? 0), 0);
+          if (batch.length && (batch.length + txn.records.length > MAX_BATCH_RECORDS || bytes + size > MAX_BATCH_BYTES)) break;
+          if (txn.records.length > MAX_BATCH_RECORDS || size > MAX_BATCH_BYTES) {
+            // A transaction larger than one call: ship it in slices; it counts once all slices are in.
+            for (let i = 0; i < txn.records.length; ) {
+              const slice: PutRecordsRequestEntry[] = [];
+              let sliceBytes = 0;
+              while (i < txn.records.length && slice.length < MAX_BATCH_RECORDS && sliceBytes + txn.records[i]!.Data!.length + 256 <= MAX_BATCH_BYTES) {
+                sliceBytes += txn.records[i]!.Data!.length + 256;
+                slice.push(txn.records[i++]!);
+              }
+              await ship(slice);
+            }
+            done++;
+            break;
+          }
+          batch.push(...txn.records);
+          bytes += size;
+          done++;
+        }
+        if (batch.length) await ship(batch);
+        const finished = pending.splice(0, done);
+        pendingRecords -= finished.reduce((n, t) => n + t.records.length, 0);
+        shipped = finished.at(-1)!.end;
+        if (pendingRecords < 10_000) zongji.connection?.resume();
+      } else {
+        await sleep(50);
+      }
+      const now = Date.now();
+      if (now - lastBeat > 1000) {
+        lastBeat = now;
+        context.heartbeat({ position: shipped, events: checkpoint.events + events } satisfies CaptureCheckpoint);
+      }
+      if (now - lastStopCheck > 1000) {
+        lastStopCheck = now;
+        stopAt = await captureStopAt(context).catch(() => stopAt);
+      }
+      if (stopAt && pending.length === 0 && current.length === 0 && comparePositions(seen, stopAt) >= 0 && comparePositions(shipped, seen) >= 0) break;
+    }
+  } finally {
+    zongji.stop();
+  }
+  context.heartbeat({ position: shipped, events: checkpoint.events + events } satisfies CaptureCheckpoint);
+  return { start: request.start, end: shipped, events, resumedFrom, largeEvents };
+}
+
+/** Where the workflow wants capture to stop (once everything before it is shipped); undefined: keep going. */
+async function captureStopAt(context: Context): Promise<BinlogPosition | undefined> {
+  const execution = context.info.workflowExecution;
+  if (!execution) return undefined;
+  return context.client.workflow.getHandle(execution.workflowId, execution.runId).query<BinlogPosition | undefined>('captureStopAt');
+}
+
+function mysqlOptions(url: string) {
+  const u = new URL(url);
+  return { host: u.hostname, port: Number(u.port || 3306), user: decodeURIComponent(u.username), password: decodeURIComponent(u.password) };
+}
