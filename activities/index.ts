@@ -6,3 +6,4 @@ export { exportPartition } from './export.js';
 export { transformPartition } from './transform.js';
 export { loadPartition, readManifest } from './load.js';
 export { captureChanges, captureStart, currentBinlogPosition } from './capture.js';
+export { applyChanges, listShards } from './apply.js';

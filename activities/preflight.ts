@@ -129,7 +129,19 @@ async function checkCapture(spec: MigrationSpec): Promise<PreflightReport['captu
     retentionHours = retentionTarget(capture.expectedBulkHours);
     await kinesis.send(new IncreaseStreamRetentionPeriodCommand({ StreamName: stream, RetentionPeriodHours: retentionHours }));
   }
-  return { stream, retentionHours, createdStream };
+  // The side table of applied versions (docs/cdc.md): ferry's own bookkeeping, created when missing.
+  const versionsTable = `ferry-${spec.name}-versions`;
+  const dynamo = dynamoClient(loadConfig().aws);
+  try {
+    await dynamo.send(new DescribeTableCommand({ TableName: versionsTable }));
+  } catch (err) {
+    if (!(err instanceof ResourceNotFoundException)) throw err;
+    await dynamo.send(
+      new CreateTableCommand({ TableName: versionsTable, KeySchema: [{ AttributeName: 'k', KeyType: 'HASH' }], AttributeDefinitions: [{ AttributeName: 'k', AttributeType: 'S' }], BillingMode: 'PAY_PER_REQUEST' }),
+    );
+    await waitUntilTableExists({ client: dynamo, maxWaitTime: 120 }, { TableName: versionsTable });
+  }
+  return { stream, retentionHours, createdStream, versionsTable };
 }
 
 async function checkTarget(spec: MigrationSpec, tables: SourceTable[]): Promise<string[]> {

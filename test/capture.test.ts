@@ -11,7 +11,8 @@ import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand } from '@aws-sdk/client-kinesis';
 import { defaultPayloadConverter } from '@temporalio/common';
-import { kinesisClient } from '../src/aws.js';
+import { ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { dynamoClient, kinesisClient } from '../src/aws.js';
 import type { ChangeEvent } from '../src/capture/events.js';
 import { FerryClient } from '../src/client.js';
 import { loadConfig } from '../src/config.js';
@@ -103,8 +104,9 @@ function describe(e: ChangeEvent): string {
   return `${e.op} id=${e.key.id} ${e.after!.balance} ${e.after!.note}${moved}`;
 }
 
-test('every change after the start position reaches the stream once a worker is SIGKILLed mid-capture; none before it', async () => {
+test('every change after the start position reaches the stream despite a worker SIGKILLed mid-capture, none before it; applied, the target equals the source', async () => {
   const stream = uniqueName('capture-stream');
+  const target = uniqueName('acct');
   const locator = { 'schema-name': database, 'table-name': 'acct' };
   const migration = await ferry.startMigration({
     name: uniqueName('capture'),
@@ -112,7 +114,7 @@ test('every change after the start position reaches the stream once a worker is 
     mapping: {
       rules: [
         { 'rule-type': 'selection', 'rule-id': '1', 'rule-name': '1', 'object-locator': locator, 'rule-action': 'include' },
-        { 'rule-type': 'object-mapping', 'rule-id': '2', 'rule-name': '2', 'rule-action': 'map-record-to-record', 'object-locator': locator, 'target-table-name': uniqueName('acct'), 'mapping-parameters': { 'partition-key-name': 'id' } },
+        { 'rule-type': 'object-mapping', 'rule-id': '2', 'rule-name': '2', 'rule-action': 'map-record-to-record', 'object-locator': locator, 'target-table-name': target, 'mapping-parameters': { 'partition-key-name': 'id' } },
       ],
     },
     target: { create: true },
@@ -152,4 +154,28 @@ test('every change after the start position reaches the stream once a worker is 
   const got = [...byVersion.values()].map(describe).sort();
   assert.deepEqual(got, [...expected].sort(), `stream holds exactly the writer's ${expected.length} changes (${events.length} records, ${events.length - byVersion.size} re-shipped after the kill)`);
   assert.ok(!events.some((e) => e.after?.note === 'before the start'), 'a change made before the start position is not in the stream');
+
+  // Bulk copy + applied changes = the source's final state, item for item.
+  const final = await connectMysql(config.mysqlUrl);
+  const [rows] = await final.query(`SELECT id, balance, note FROM \`${database}\`.acct`);
+  await final.end();
+  const want = new Map((rows as { id: number; balance: string; note: string | null }[]).map((r) => [String(r.id), `${Number(r.balance)} ${r.note}`]));
+  const items = await scanAll(target);
+  const have = new Map(items.map((i) => [i.id!.N!, `${Number(i.balance!.N)} ${i.note?.S ?? null}`]));
+  const wrong = [...new Set([...want.keys(), ...have.keys()])].filter((id) => want.get(id) !== have.get(id)).map((id) => `id ${id}: target ${have.get(id)}, source ${want.get(id)}`);
+  assert.deepEqual(wrong.slice(0, 10), [], `${wrong.length} rows differ`);
+  assert.equal(items.length, want.size);
+  const applied = report.capture.apply.reduce((n, a) => n + a.applied, 0);
+  assert.ok(applied >= expected.length, `apply wrote ${applied} changes`);
 });
+
+async function scanAll(table: string): Promise<Record<string, AttributeValue>[]> {
+  const items: Record<string, AttributeValue>[] = [];
+  let start: Record<string, AttributeValue> | undefined;
+  do {
+    const page = await dynamoClient(config.aws).send(new ScanCommand({ TableName: table, ExclusiveStartKey: start, ConsistentRead: true }));
+    items.push(...(page.Items ?? []));
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return items;
+}

@@ -21,6 +21,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type * as activities from '../activities/index.js';
+import type { ApplyResult } from '../activities/apply.js';
 import type { CaptureResult } from '../activities/capture.js';
 import type { BinlogPosition } from '../src/capture/events.js';
 import { staging, type ExportResult, type LoadResult, type PartitionManifest, type SourceTable, type Staging, type TransformResult } from '../src/bulk/model.js';
@@ -38,7 +39,12 @@ const { exportPartition, transformPartition } = proxyActivities<typeof activitie
   heartbeatTimeout: '2 minutes',
   retry,
 });
-const { captureStart, currentBinlogPosition } = proxyActivities<typeof activities>({ startToCloseTimeout: '1 minute', retry });
+const { captureStart, currentBinlogPosition, listShards } = proxyActivities<typeof activities>({ startToCloseTimeout: '1 minute', retry });
+const { applyChanges } = proxyActivities<typeof activities>({
+  startToCloseTimeout: '30 days',
+  heartbeatTimeout: '20 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
+});
 // Capture runs as long as the migration; a killed worker's capture resumes elsewhere within seconds.
 const { captureChanges } = proxyActivities<typeof activities>({
   startToCloseTimeout: '30 days',
@@ -106,7 +112,7 @@ export interface MigrationReport {
   durationMs: number;
   rowsPerSecond: number;
   /** With spec.capture: what change capture shipped, from its start position to where the run drained it. */
-  capture?: CaptureResult & { stream: string; startReused: boolean };
+  capture?: CaptureResult & { stream: string; startReused: boolean; apply: ApplyResult[] };
 }
 
 export interface MigrationProgress {
@@ -134,6 +140,8 @@ export interface MigrationProgress {
 export const progressQuery = defineQuery<MigrationProgress>('progress');
 /** Where change capture should stop once everything before it is in the stream; undefined: keep capturing. */
 export const captureStopAtQuery = defineQuery<BinlogPosition | undefined>('captureStopAt');
+/** True once capture has shipped everything up to its stop position: apply may stop at the end of its shard. */
+export const captureCompleteQuery = defineQuery<boolean>('captureComplete');
 export const budgetShareQuery = defineQuery<{ itemsPerSecond?: number }>('budgetShare');
 export const pauseSignal = defineSignal('pause');
 export const resumeSignal = defineSignal('resume');
@@ -160,6 +168,8 @@ export async function migrateToDynamo(input: MigrationSpecInput, options: Migrat
   setHandler(progressQuery, () => state);
   let captureStopAt: BinlogPosition | undefined;
   setHandler(captureStopAtQuery, () => captureStopAt);
+  let captureComplete = false;
+  setHandler(captureCompleteQuery, () => captureComplete);
   setHandler(budgetShareQuery, () => ({ itemsPerSecond: state.writeBudget === undefined ? undefined : state.writeBudget / Math.max(1, loading.size) }));
   setHandler(pauseSignal, () => void (state.paused = true));
   setHandler(resumeSignal, () => void (state.paused = false));
@@ -276,7 +286,25 @@ export async function migrateToDynamo(input: MigrationSpecInput, options: Migrat
       phase('catch-up');
       captureStopAt = await currentBinlogPosition(spec);
       state.capture.stopAt = captureStopAt;
-      captured = { stream: state.capture.stream, startReused: state.capture.reused, ...(await capture) };
+      const shipped = await capture;
+      captureComplete = true;
+      // Apply every shard to its end, parents before children.
+      const shards = await listShards(state.capture.stream);
+      const known = new Set(shards.map((s) => s.ShardId));
+      const applied: ApplyResult[] = [];
+      const finished = new Set<string>();
+      let remaining = shards;
+      while (remaining.length) {
+        const parentDone = (id: string | undefined) => !id || !known.has(id) || finished.has(id);
+        const ready = remaining.filter((s) => parentDone(s.ParentShardId) && parentDone(s.AdjacentParentShardId));
+        if (ready.length === 0) throw ApplicationFailure.nonRetryable(`the shards of ${state.capture.stream} have a parent cycle`, 'BadShards');
+        remaining = remaining.filter((s) => !ready.includes(s));
+        const tables = checked.tables;
+        const versionsTable = checked.capture!.versionsTable;
+        applied.push(...(await Promise.all(ready.map((s) => applyChanges(spec, stage, { stream: state.capture!.stream, shardId: s.ShardId!, tables, versionsTable })))));
+        for (const s of ready) finished.add(s.ShardId!);
+      }
+      captured = { stream: state.capture.stream, startReused: state.capture.reused, ...shipped, apply: applied };
     }
 
     phase('done');

@@ -25,7 +25,7 @@ export interface PreflightReport {
   createdTables: string[];
   bucket: string;
   /** With spec.capture: the stream change capture writes to, ready and retaining long enough. */
-  capture?: { stream: string; retentionHours: number; createdStream: boolean };
+  capture?: { stream: string; retentionHours: number; createdStream: boolean; versionsTable: string };
 }
 
 export interface ExportResult {
