@@ -6,13 +6,13 @@
  * its end and the workflow says capture is complete, or when the shard closes.
  */
 import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand, type Shard } from '@aws-sdk/client-kinesis';
-import { TransactWriteItemsCommand, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { DeleteItemCommand, GetItemCommand, TransactWriteItemsCommand, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { dynamoClient, kinesisClient, s3Client } from '../src/aws.js';
 import type { SourceTable, Staging } from '../src/bulk/model.js';
-import { applyTransactions } from '../src/capture/applyPlan.js';
+import { applyPlan } from '../src/capture/applyPlan.js';
 import type { ChangeEvent } from '../src/capture/events.js';
 import { loadConfig } from '../src/config.js';
 import { ConversionError } from '../src/mapping/types.js';
@@ -73,9 +73,9 @@ export async function applyChanges(spec: MigrationSpec, stage: Staging, request:
   const apply = async (event: ChangeEvent) => {
     const source = sources.get(event.table);
     if (!source) return;
-    let transactions;
+    let plan;
     try {
-      transactions = applyTransactions(event, source, request.versionsTable, spec.conversion);
+      plan = applyPlan(event, source, request.versionsTable, spec.conversion);
     } catch (err) {
       if (!(err instanceof ConversionError)) throw err;
       const where = `${event.table} row (${Object.entries(event.key).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(', ')}), change ${event.version}`;
@@ -84,7 +84,7 @@ export async function applyChanges(spec: MigrationSpec, stage: Staging, request:
       state.deadLetters++;
       return;
     }
-    for (const TransactItems of transactions) {
+    for (const TransactItems of plan.transactions) {
       for (let attempt = 0; ; attempt++) {
         try {
           await dynamo.send(new TransactWriteItemsCommand({ TransactItems }));
@@ -99,6 +99,14 @@ export async function applyChanges(spec: MigrationSpec, stage: Staging, request:
           if (!retryable || attempt > 20) throw err;
           await sleep(Math.random() * Math.min(2000, 25 * 2 ** attempt));
         }
+      }
+    }
+    // An item whose last row went: gone, as the bulk path would never have made it. Only this shard's reader
+    // writes it (its rows share a partition key), so what the read sees is what the delete removes.
+    for (const Key of plan.maybeEmpty) {
+      const { Item } = await dynamo.send(new GetItemCommand({ TableName: source.mapping.targetTable, Key, ConsistentRead: true }));
+      if (Item && Object.keys(Item).every((name) => name in Key)) {
+        await dynamo.send(new DeleteItemCommand({ TableName: source.mapping.targetTable, Key }));
       }
     }
   };

@@ -52,7 +52,8 @@ export async function captureStart(spec: MigrationSpec, stage: Staging): Promise
 export interface CaptureRequest {
   stream: string;
   start: BinlogPosition;
-  tables: Pick<SourceTable, 'schema' | 'table' | 'primaryKey'>[];
+  /** shardKey: the columns whose values place a change on a shard (default: the primary key). */
+  tables: (Pick<SourceTable, 'schema' | 'table' | 'primaryKey'> & { shardKey?: string[] })[];
 }
 
 export interface CaptureCheckpoint {
@@ -107,7 +108,7 @@ export async function captureChanges(spec: MigrationSpec, stage: Staging, reques
   let failure: Error | undefined;
 
   const record = async (event: ChangeEvent): Promise<PutRecordsRequestEntry> => {
-    const PartitionKey = partitionKeyOf(event.table, event.key);
+    const PartitionKey = partitionKeyOf(event.table, shardKeyOf(event.table, (event.after ?? event.before)!));
     let data = Buffer.from(JSON.stringify(event));
     if (data.length + PartitionKey.length > MAX_RECORD_BYTES) {
       // Too large for a Kinesis record: the change goes to S3, the stream carries where.
@@ -120,6 +121,10 @@ export async function captureChanges(spec: MigrationSpec, stage: Staging, reques
   };
 
   const keyOf = (table: string, row: EventRow): EventRow => Object.fromEntries(captured.get(table)!.primaryKey.map((c) => [c, row[c] ?? null]));
+  const shardKeyOf = (table: string, row: EventRow): EventRow => {
+    const t = captured.get(table)!;
+    return Object.fromEntries((t.shardKey ?? t.primaryKey).map((c) => [c, row[c] ?? null]));
+  };
 
   const zongji = new ZongJi({ ...mysqlOptions(sourceUrl(spec)), dateStrings: true, timezone: 'Z' } as ConstructorParameters<typeof ZongJi>[0]);
   // Events are handled one at a time, in binlog order, even though building a record may await S3.

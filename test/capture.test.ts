@@ -179,3 +179,67 @@ async function scanAll(table: string): Promise<Record<string, AttributeValue>[]>
   } while (start);
   return items;
 }
+
+test('grouping mapping: changes set or remove only their own attribute; an order whose last product goes disappears; the target equals the source grouped', async () => {
+  const t = `\`${database}\`.purchase`;
+  const setup = await connectMysql(config.mysqlUrl);
+  await setup.query(`CREATE TABLE ${t} (customerid INT NOT NULL, orderid INT NOT NULL, productid INT NOT NULL, quantity INT NOT NULL, PRIMARY KEY (customerid, orderid, productid))`);
+  await setup.query(`INSERT INTO ${t} SELECT seq DIV 60, (seq DIV 6) MOD 10, 1000 + seq MOD 6, 1 + seq MOD 9 FROM seq_0_to_2999`);
+  await setup.end();
+
+  const target = uniqueName('orders');
+  const locator = { 'schema-name': database, 'table-name': 'purchase' };
+  const migration = await ferry.startMigration({
+    name: uniqueName('capture-grouped'),
+    source: { database },
+    mapping: {
+      rules: [
+        { 'rule-type': 'selection', 'rule-id': '1', 'rule-name': '1', 'object-locator': locator, 'rule-action': 'include' },
+        {
+          'rule-type': 'object-mapping', 'rule-id': '2', 'rule-name': '2', 'rule-action': 'group-records-to-item', 'object-locator': locator, 'target-table-name': target,
+          'mapping-parameters': { 'partition-key-name': 'customerid', 'sort-key-name': 'orderid', 'attribute-name-column': 'productid', 'attribute-value-column': 'quantity' },
+        },
+      ],
+    },
+    target: { create: true },
+    bulk: { partitions: 3, concurrency: 1 },
+    writeBudget: { itemsPerSecond: 40 },
+    capture: { createStream: true, shards: 2 },
+  });
+  for (let i = 0; !(await migration.progress().catch(() => undefined))?.capture; i++) {
+    assert.ok(i < 300, 'capture never started');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const db = await connectMysql(config.mysqlUrl);
+  await db.query(`INSERT INTO ${t} VALUES (1, 1, 2000, 5), (1, 1, 2001, 6)`); // new products in an existing order
+  await db.query(`UPDATE ${t} SET quantity = 42 WHERE customerid = 2 AND orderid = 3 AND productid = 1001`);
+  await db.query(`DELETE FROM ${t} WHERE customerid = 3 AND orderid = 3 AND productid = 1002`); // one product of an order
+  await db.query(`DELETE FROM ${t} WHERE customerid = 4 AND orderid = 4`); // a whole order: its item must go
+  await db.query(`UPDATE ${t} SET orderid = 20 WHERE customerid = 5 AND orderid = 5 AND productid = 1003`); // a product moves to a new order
+  await db.query(`INSERT INTO ${t} VALUES (7, 30, 1000, 1), (7, 30, 1001, 2)`); // a new order
+  await db.query(`UPDATE ${t} SET quantity = quantity + 100 WHERE customerid = 48`); // many rows, one statement
+  await db.query(`DELETE FROM ${t} WHERE customerid = 49 AND orderid < 5`); // rows the last partition has not exported yet
+  const [rows] = await db.query(`SELECT customerid, orderid, productid, quantity FROM ${t}`);
+  await db.end();
+
+  const report = await migration.result();
+  assert.ok(report.capture);
+  const want = new Map<string, Record<string, string>>();
+  for (const r of rows as { customerid: number; orderid: number; productid: number; quantity: number }[]) {
+    const key = `${r.customerid}#${r.orderid}`;
+    const item = want.get(key) ?? {};
+    item[String(r.productid)] = String(r.quantity);
+    want.set(key, item);
+  }
+  const have = new Map<string, Record<string, string>>();
+  for (const item of await scanAll(target)) {
+    const attributes: Record<string, string> = {};
+    for (const [name, value] of Object.entries(item)) if (name !== 'customerid' && name !== 'orderid') attributes[name] = value.N!;
+    have.set(`${item.customerid!.N}#${item.orderid!.N}`, attributes);
+  }
+  const sorted = (o: Record<string, string> | undefined) => (o ? JSON.stringify(Object.entries(o).sort()) : 'absent');
+  const wrong = [...new Set([...want.keys(), ...have.keys()])].filter((k) => sorted(want.get(k)) !== sorted(have.get(k))).map((k) => `item ${k}: target ${sorted(have.get(k))}, source ${sorted(want.get(k))}`);
+  assert.deepEqual(wrong.slice(0, 10), [], `${wrong.length} items differ`);
+  assert.ok(!have.has('4#4'), 'the order whose products were all deleted is gone');
+  assert.deepEqual(have.get('5#20'), { '1003': String(1 + ((5 * 60 + 5 * 6 + 3) % 9)) }, 'the moved product is in its new order');
+});

@@ -23,6 +23,7 @@ import {
 import type * as activities from '../activities/index.js';
 import type { ApplyResult } from '../activities/apply.js';
 import type { CaptureResult } from '../activities/capture.js';
+import { shardKeyColumns } from '../src/mapping/tableMapping.js';
 import type { BinlogPosition } from '../src/capture/events.js';
 import { staging, type ExportResult, type LoadResult, type PartitionManifest, type SourceTable, type Staging, type TransformResult } from '../src/bulk/model.js';
 import { partitionId, partitionLimitProblem, type PartitionRange } from '../src/bulk/partitionPlan.js';
@@ -209,7 +210,7 @@ export async function migrateToDynamo(input: MigrationSpecInput, options: Migrat
     if (checked.capture) {
       const { start, reused } = await captureStart(spec, stage);
       state.capture = { stream: checked.capture.stream, start, reused };
-      const request = { stream: checked.capture.stream, start, tables: checked.tables.map(({ schema, table, primaryKey }) => ({ schema, table, primaryKey })) };
+      const request = { stream: checked.capture.stream, start, tables: checked.tables.map((t) => ({ schema: t.schema, table: t.table, primaryKey: t.primaryKey, shardKey: shardKeyColumns(t.mapping, t.primaryKey) })) };
       capture = captureScope.run(() => captureChanges(spec, stage, request));
       capture.catch((err) => void (failure ??= err));
     }

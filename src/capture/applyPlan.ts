@@ -6,7 +6,7 @@
  */
 import type { AttributeValue, TransactWriteItem } from '@aws-sdk/client-dynamodb';
 import type { SourceTable } from '../bulk/model.js';
-import { itemKey, rowToItem, type Row } from '../mapping/item.js';
+import { groupAttribute, itemKey, rowToItem, type Row } from '../mapping/item.js';
 import { fromMysql, type ConversionOptions } from '../mapping/types.js';
 import { decodeValue, type ChangeEvent, type EventRow } from './events.js';
 
@@ -39,32 +39,75 @@ function versionWrite(versionsTable: string, table: string, key: EventRow, versi
   };
 }
 
+export interface ApplyPlan {
+  /** Applied in order, each on its own: one's staleness does not drop another. */
+  transactions: TransactWriteItem[][];
+  /** Grouping mapping: items an attribute was removed from, deleted if only their key is left (as the bulk path would never make them). */
+  maybeEmpty: Record<string, AttributeValue>[];
+}
+
 /**
- * The transactions applying one event, in order. A primary-key change is two
- * independent transactions (remove the old row, write the new one), each
- * with its own version check, so neither is lost to the other's staleness.
+ * What applying one event takes. Record-to-record and document mappings: put
+ * or delete the row's item. Grouping mapping: set or remove the row's own
+ * attribute of its group's item (never the whole item). A primary-key change
+ * removes the old row and writes the new one as two transactions, each with
+ * its own version check, so neither is lost to the other's staleness.
  */
-export function applyTransactions(event: ChangeEvent, source: SourceTable, versionsTable: string, options: ConversionOptions): TransactWriteItem[][] {
+export function applyPlan(event: ChangeEvent, source: SourceTable, versionsTable: string, options: ConversionOptions): ApplyPlan {
   const mapping = source.mapping;
-  if (mapping.group) throw new Error(`applying changes through a grouping mapping (${source.table}) is not built yet`);
   const target = mapping.targetTable;
-  const remove = (image: EventRow): TransactWriteItem[] => [
-    versionWrite(versionsTable, event.table, primaryKeyOf(source, image), event.version, true),
-    { Delete: { TableName: target, Key: itemKey(mapping, source.columns, stagedRow(source, image), options) } },
-  ];
-  const write = (image: EventRow): TransactWriteItem[] => [
-    versionWrite(versionsTable, event.table, primaryKeyOf(source, image), event.version, false),
-    { Put: { TableName: target, Item: rowToItem(mapping, source.columns, stagedRow(source, image), options) } },
-  ];
+  const maybeEmpty: Record<string, AttributeValue>[] = [];
+  const version = (image: EventRow, deleted: boolean) => versionWrite(versionsTable, event.table, primaryKeyOf(source, image), event.version, deleted);
+
+  const remove = (image: EventRow): TransactWriteItem[] => {
+    const row = stagedRow(source, image);
+    const Key = itemKey(mapping, source.columns, row, options);
+    if (!mapping.group) return [version(image, true), { Delete: { TableName: target, Key } }];
+    const { name } = groupAttribute(mapping, source.columns, row, options);
+    maybeEmpty.push(Key);
+    return [version(image, true), { Update: { TableName: target, Key, UpdateExpression: 'REMOVE #a', ExpressionAttributeNames: { '#a': name } } }];
+  };
+  const write = (image: EventRow, replacing?: EventRow): TransactWriteItem[] => {
+    const row = stagedRow(source, image);
+    if (!mapping.group) return [version(image, false), { Put: { TableName: target, Item: rowToItem(mapping, source.columns, row, options) } }];
+    const Key = itemKey(mapping, source.columns, row, options);
+    const { name, value } = groupAttribute(mapping, source.columns, row, options);
+    const names: Record<string, string> = { '#a': name };
+    const set = value === undefined ? [] : ['#a = :v'];
+    const removes = value === undefined ? ['#a'] : [];
+    if (replacing) {
+      // The same row under another attribute name or in another item: its old attribute goes.
+      const old = stagedRow(source, replacing);
+      const oldKey = itemKey(mapping, source.columns, old, options);
+      const oldName = groupAttribute(mapping, source.columns, old, options).name;
+      if (JSON.stringify(oldKey) === JSON.stringify(Key)) {
+        if (oldName !== name) removes.push('#old');
+        names['#old'] = oldName;
+      } else {
+        maybeEmpty.push(oldKey);
+        return [
+          version(image, false),
+          { Update: { TableName: target, Key: oldKey, UpdateExpression: 'REMOVE #a', ExpressionAttributeNames: { '#a': oldName } } },
+          { Update: { TableName: target, Key, UpdateExpression: set.length ? 'SET #a = :v' : 'REMOVE #a', ExpressionAttributeNames: { '#a': name }, ...(set.length ? { ExpressionAttributeValues: { ':v': value! } } : {}) } },
+        ];
+      }
+    }
+    if (removes.length && !set.length) maybeEmpty.push(Key);
+    if (!names['#old'] || !removes.includes('#old')) delete names['#old'];
+    const expression = [set.length ? `SET ${set.join(', ')}` : '', removes.length ? `REMOVE ${removes.join(', ')}` : ''].filter(Boolean).join(' ');
+    return [version(image, false), { Update: { TableName: target, Key, UpdateExpression: expression, ExpressionAttributeNames: names, ...(set.length ? { ExpressionAttributeValues: { ':v': value! } } : {}) } }];
+  };
+
   switch (event.op) {
     case 'insert':
-      return [write(event.after!)];
+      return { transactions: [write(event.after!)], maybeEmpty };
     case 'delete':
-      return [remove(event.before!)];
+      return { transactions: [remove(event.before!)], maybeEmpty };
     case 'update': {
       const before = versionKey(event.table, primaryKeyOf(source, event.before!));
       const after = versionKey(event.table, primaryKeyOf(source, event.after!));
-      return before === after ? [write(event.after!)] : [remove(event.before!), write(event.after!)];
+      if (before !== after) return { transactions: [remove(event.before!), write(event.after!)], maybeEmpty };
+      return { transactions: [write(event.after!, mapping.group ? event.before! : undefined)], maybeEmpty };
     }
   }
 }

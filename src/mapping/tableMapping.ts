@@ -187,6 +187,15 @@ export function keyColumns(mapping: TableMapping): string[] {
 }
 
 /**
+ * The columns whose values place a row's changes on a Kinesis shard: under a
+ * grouping mapping the item key (all rows of one item on one shard, applied by
+ * one reader), else the primary key.
+ */
+export function shardKeyColumns(mapping: TableMapping, primaryKey: string[]): string[] {
+  return mapping.group ? keyColumns(mapping) : primaryKey;
+}
+
+/**
  * Checks a mapping against the table it maps; returns what is wrong, each
  * naming the rule's field and the fix. Empty when the mapping is sound.
  */
