@@ -13,8 +13,9 @@ import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand } from '@
 import { defaultPayloadConverter } from '@temporalio/common';
 import { ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { dynamoClient, kinesisClient } from '../src/aws.js';
+import type { ApplyResult } from '../activities/apply.js';
 import type { ChangeEvent } from '../src/capture/events.js';
-import { FerryClient } from '../src/client.js';
+import { FerryClient, type MigrationSpecInput } from '../src/client.js';
 import { loadConfig } from '../src/config.js';
 import { connectMysql, type MysqlConnection } from '../src/mysql.js';
 import { startWorkerProcess, stopProcess, uniqueName } from './helpers.js';
@@ -104,11 +105,11 @@ function describe(e: ChangeEvent): string {
   return `${e.op} id=${e.key.id} ${e.after!.balance} ${e.after!.note}${moved}`;
 }
 
-test('every change after the start position reaches the stream despite a worker SIGKILLed mid-capture, none before it; applied, the target equals the source', async () => {
+test('every change after the start position reaches the stream despite a worker SIGKILLed mid-capture, none before it; applied, the target equals the source; re-delivering the whole stream changes nothing', async () => {
   const stream = uniqueName('capture-stream');
   const target = uniqueName('acct');
   const locator = { 'schema-name': database, 'table-name': 'acct' };
-  const migration = await ferry.startMigration({
+  const spec: MigrationSpecInput = {
     name: uniqueName('capture'),
     source: { database },
     mapping: {
@@ -122,7 +123,8 @@ test('every change after the start position reaches the stream despite a worker 
     // Slow enough that the writer is done long before the bulk copy is.
     writeBudget: { itemsPerSecond: 400 },
     capture: { stream, createStream: true, shards: 2 },
-  });
+  };
+  const migration = await ferry.startMigration(spec);
   const handle = ferry.client.workflow.getHandle(migration.workflowId);
 
   // Capture has recorded its start position: from here on, every change counts.
@@ -167,6 +169,13 @@ test('every change after the start position reaches the stream despite a worker 
   assert.equal(items.length, want.size);
   const applied = report.capture.apply.reduce((n, a) => n + a.applied, 0);
   assert.ok(applied >= expected.length, `apply wrote ${applied} changes`);
+
+  // Re-deliver the whole stream to the caught-up target: every change is stale, nothing moves.
+  const replay = (await ferry.client.workflow.execute('replayChanges', { taskQueue, workflowId: uniqueName('replay'), args: [spec] })) as ApplyResult[];
+  assert.equal(replay.reduce((n, a) => n + a.applied, 0), 0, 'no change was applied twice');
+  assert.ok(replay.reduce((n, a) => n + a.stale, 0) >= byVersion.size, 'every change was seen and dropped as stale');
+  const again = new Map((await scanAll(target)).map((i) => [i.id!.N!, JSON.stringify(i)]));
+  assert.deepEqual(again, new Map(items.map((i) => [i.id!.N!, JSON.stringify(i)])), 'the target is unchanged, item for item');
 });
 
 async function scanAll(table: string): Promise<Record<string, AttributeValue>[]> {

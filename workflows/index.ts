@@ -1,2 +1,3 @@
 export { smoke } from './smoke.js';
 export { migrateToDynamo } from './migrateToDynamo.js';
+export { replayChanges } from './replayChanges.js';
