@@ -7,3 +7,4 @@ export { transformPartition } from './transform.js';
 export { loadPartition, readManifest } from './load.js';
 export { captureChanges, captureStart, currentBinlogPosition } from './capture.js';
 export { applyChanges, listShards } from './apply.js';
+export { countItems, verifyPartition } from './verify.js';

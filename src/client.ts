@@ -13,8 +13,9 @@ import { parseSpec, revisedSpecForResume, type MigrationSpecInput } from './spec
 import { connectClient } from './temporal.js';
 import type { LoadCheckpoint } from '../activities/load.js';
 import type { MigrationProgress, MigrationReport } from '../workflows/migrateToDynamo.js';
+import type { VerifyReport } from '../workflows/verifyMigration.js';
 
-export type { MigrationProgress, MigrationReport, MigrationSpecInput };
+export type { MigrationProgress, MigrationReport, MigrationSpecInput, VerifyReport };
 
 export class MigrationHandle {
   constructor(
@@ -130,6 +131,20 @@ export class FerryClient {
       args: [spec, { resume: true }],
     });
     return new MigrationHandle(this.client, workflowId);
+  }
+
+  /**
+   * Compares the source (read again, transformed as the bulk copy does) with
+   * the target; resolves with counts, checksums and the first differing keys.
+   * Read-only. Its workflow id is `NAME-verify-<time>`.
+   */
+  async verify(spec: MigrationSpecInput, options: { maxMismatches?: number; taskQueue?: string } = {}): Promise<VerifyReport> {
+    const parsed = parseSpec(spec);
+    return this.client.workflow.execute('verifyMigration', {
+      taskQueue: options.taskQueue ?? this.config.temporal.taskQueue,
+      workflowId: `${parsed.name}-verify-${new Date().toISOString().replace(/[:.]/g, '-')}`,
+      args: [spec, { maxMismatches: options.maxMismatches }],
+    }) as Promise<VerifyReport>;
   }
 
   async close(): Promise<void> {

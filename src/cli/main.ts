@@ -7,7 +7,7 @@ import { loadConfig } from '../config.js';
 import { parsePartNames, stackDown, stackStatus, stackUp, StackError } from '../stack/stack.js';
 import { RESUMABLE_SETTINGS } from '../spec.js';
 import { describeFailure } from '../temporal.js';
-import { runMigrate, runResume } from './migrate.js';
+import { runMigrate, runResume, runVerify } from './migrate.js';
 import { runSmoke } from './smoke.js';
 
 const say = (line: string) => console.log(`ferry ${line}`);
@@ -89,6 +89,17 @@ export function buildProgram(): Command {
     .option('--no-embedded-worker', 'rely on workers already polling the task queue instead of starting one in this process')
     .action(async (workflowId: string, options: { embeddedWorker: boolean; spec?: string }) => {
       await runResume(workflowId, { embeddedWorker: options.embeddedWorker, specFile: options.spec, say });
+    });
+
+  program
+    .command('verify')
+    .argument('<spec>', 'the migration spec (JSON, or YAML for .yaml/.yml)')
+    .description('compare the source, read again and transformed as the bulk copy does, with the target: counts, checksums, first differing keys; exit 1 when they differ')
+    .option('--max-mismatches <n>', 'differing keys to show per table', (v) => Number(v), 10)
+    .option('--no-embedded-worker', 'rely on workers already polling the task queue instead of starting one in this process')
+    .action(async (specFile: string, options: { embeddedWorker: boolean; maxMismatches: number }) => {
+      const ok = await runVerify(specFile, { embeddedWorker: options.embeddedWorker, maxMismatches: options.maxMismatches, say });
+      if (!ok) process.exitCode = 1;
     });
 
   program

@@ -102,6 +102,31 @@ export async function runMigrate(specFile: string, options: RunOptions): Promise
   }, options);
 }
 
+/** `ferry verify SPEC`: prints each table's comparison and the first mismatches; false when anything differs. */
+export async function runVerify(specFile: string, options: RunOptions & { maxMismatches: number }): Promise<boolean> {
+  const spec = readSpecFile(specFile);
+  const config = loadConfig();
+  const ferry = await FerryClient.connect(config);
+  try {
+    const report = await withWorker(options.embeddedWorker, async () => {
+      options.say(`verify: comparing the source of ${spec.name} with its target`);
+      return ferry.verify(spec, { maxMismatches: options.maxMismatches });
+    });
+    for (const t of report.tables) {
+      const verdict = t.extra === 0 && t.differing === 0 && t.missing === 0 ? 'match' : 'DIFFER';
+      options.say(
+        `verify: ${t.table} → ${t.targetTable}: ${verdict}: ${t.sourceItems} source items in ${t.partitions} partitions, ${t.targetItems} found in the target, ` +
+          `${t.differing} differing, ${t.missing} missing, ${t.extra} extra; checksums ${t.sourceChecksum} (source) ${t.targetChecksum} (target)`,
+      );
+      for (const m of t.mismatches) options.say(`verify:   ${m.key}\n    source: ${m.source}\n    target: ${m.target}`);
+    }
+    options.say(`verify: ${report.ok ? 'the target equals the source' : 'the target differs from the source'}`);
+    return report.ok;
+  } finally {
+    await ferry.close();
+  }
+}
+
 export async function runResume(workflowId: string, options: RunOptions & { specFile?: string }): Promise<MigrationReport> {
   const spec = options.specFile === undefined ? undefined : readSpecFile(options.specFile);
   return runWatched(async (ferry, config) => {

@@ -27,6 +27,30 @@ export function itemToLine(item: Item): string {
   return JSON.stringify(canonicalMap(item));
 }
 
+/** A number by its value, not its spelling: DynamoDB returns 9.5e+125 as 95 followed by 124 zeros, 1.50 as 1.5. */
+export function numberByValue(text: string): string {
+  const m = /^([-+]?)(\d*)(?:\.(\d*))?(?:[eE]([-+]?\d+))?$/.exec(text.trim());
+  if (!m) return text;
+  const digits = `${m[2] ?? ''}${m[3] ?? ''}`;
+  const lead = /^0*/.exec(digits)![0].length;
+  if (lead === digits.length) return '0';
+  const exponent = (m[2] ?? '').length - lead - 1 + Number(m[4] ?? 0);
+  return `${m[1] === '-' ? '-' : ''}${digits.slice(lead).replace(/0+$/, '')}e${exponent}`;
+}
+
+function byValue(value: AttributeValue): AttributeValue {
+  if (value.N !== undefined) return { N: numberByValue(value.N) };
+  if (value.NS !== undefined) return { NS: value.NS.map(numberByValue) };
+  if (value.L !== undefined) return { L: value.L.map(byValue) };
+  if (value.M !== undefined) return { M: Object.fromEntries(Object.entries(value.M).map(([k, v]) => [k, byValue(v)])) };
+  return value;
+}
+
+/** The canonical line with numbers compared by value: what the verifier compares and checksums on both sides. */
+export function comparableLine(item: Item): string {
+  return itemToLine(Object.fromEntries(Object.entries(item).map(([k, v]) => [k, byValue(v)])));
+}
+
 function revive(value: Record<string, unknown>): AttributeValue {
   if (typeof value.B === 'string') return { B: Buffer.from(value.B, 'base64') };
   if (Array.isArray(value.BS)) return { BS: (value.BS as string[]).map((b) => Buffer.from(b, 'base64')) };
