@@ -126,14 +126,14 @@ export async function applyChanges(spec: MigrationSpec, stage: Staging, request:
     const now = Date.now();
     if (now - lastBeat > 1000) {
       lastBeat = now;
-      context.heartbeat(state);
+      context.heartbeat({ ...state, shardId: request.shardId });
     }
     if (!page.Records?.length && state.millisBehind === 0) {
       if (await captureComplete(context)) break;
       await sleep(200);
     }
   }
-  context.heartbeat(state);
+  context.heartbeat({ ...state, shardId: request.shardId });
   return { shardId: request.shardId, ...state };
 }
 

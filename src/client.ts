@@ -11,6 +11,7 @@ import { Client, WorkflowFailedError, WorkflowUpdateFailedError } from '@tempora
 import { loadConfig, type FerryConfig } from './config.js';
 import { parseSpec, revisedSpecForResume, type MigrationSpecInput } from './spec.js';
 import { connectClient } from './temporal.js';
+import type { ApplyResult } from '../activities/apply.js';
 import type { LoadCheckpoint } from '../activities/load.js';
 import type { MigrationProgress, MigrationReport } from '../workflows/migrateToDynamo.js';
 import type { VerifyReport } from '../workflows/verifyMigration.js';
@@ -39,7 +40,13 @@ export class MigrationHandle {
     ]);
     const converter = this.client.options.loadedDataConverter.payloadConverter;
     let inFlight = 0;
+    const apply: NonNullable<MigrationProgress['capture']>['apply'] = [];
     for (const activity of description?.raw.pendingActivities ?? []) {
+      const details = activity.activityType?.name === 'applyChanges' ? activity.heartbeatDetails?.payloads?.[0] : undefined;
+      if (details) {
+        const { shardId, millisBehind, applied, stale } = converter.fromPayload<ApplyResult>(details);
+        apply.push({ shardId, millisBehind, applied, stale });
+      }
       const payload = activity.activityType?.name === 'loadPartition' ? activity.heartbeatDetails?.payloads?.[0] : undefined;
       if (!payload) continue;
       const checkpoint = converter.fromPayload<LoadCheckpoint>(payload);
@@ -47,7 +54,8 @@ export class MigrationHandle {
     }
     const rowsInFlight = Math.round(inFlight);
     const percent = state.plannedRows ? Math.min(100, Math.round(((state.rowsDone + rowsInFlight) / state.plannedRows) * 1000) / 10) : state.percent;
-    return { ...state, rowsInFlight, percent };
+    const capture = state.capture && apply.length ? { ...state.capture, apply: apply.sort((a, b) => (a.shardId < b.shardId ? -1 : 1)) } : state.capture;
+    return { ...state, rowsInFlight, percent, capture };
   }
 
   /** Changes the write budget (items/s for the whole migration) while it runs; null lifts it. */

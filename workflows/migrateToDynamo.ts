@@ -135,7 +135,14 @@ export interface MigrationProgress {
   startedAt: number;
   error?: string;
   /** With spec.capture: the stream, where capture started (reused from an earlier run or not) and where it is to stop. */
-  capture?: { stream: string; start: BinlogPosition; reused: boolean; stopAt?: BinlogPosition };
+  capture?: {
+    stream: string;
+    start: BinlogPosition;
+    reused: boolean;
+    stopAt?: BinlogPosition;
+    /** Per shard: how far apply is behind the stream's tip, and what it applied. The client's progress() fills it in from apply's checkpoints. */
+    apply?: { shardId: string; millisBehind: number; applied: number; stale: number }[];
+  };
 }
 
 export const progressQuery = defineQuery<MigrationProgress>('progress');
@@ -285,26 +292,34 @@ export async function migrateToDynamo(input: MigrationSpecInput, options: Migrat
     if (capture && state.capture) {
       // Drain: everything the source wrote until now must be in the stream before the run ends.
       phase('catch-up');
+      // Apply starts now and follows capture: every shard, parents before children, until capture is complete.
+      const stream = state.capture.stream;
+      const request = { stream, tables: checked.tables, versionsTable: checked.capture!.versionsTable };
+      const applyAll = async (): Promise<ApplyResult[]> => {
+        const shards = await listShards(stream);
+        const known = new Set(shards.map((s) => s.ShardId));
+        const results: ApplyResult[] = [];
+        const finished = new Set<string>();
+        let remaining = shards;
+        while (remaining.length) {
+          const parentDone = (id: string | undefined) => !id || !known.has(id) || finished.has(id);
+          const ready = remaining.filter((s) => parentDone(s.ParentShardId) && parentDone(s.AdjacentParentShardId));
+          if (ready.length === 0) throw ApplicationFailure.nonRetryable(`the shards of ${stream} have a parent cycle`, 'BadShards');
+          remaining = remaining.filter((s) => !ready.includes(s));
+          results.push(...(await Promise.all(ready.map((s) => applyChanges(spec, stage, { ...request, shardId: s.ShardId! })))));
+          for (const s of ready) finished.add(s.ShardId!);
+        }
+        return results;
+      };
+      const applying = captureScope.run(applyAll);
+      applying.catch((err) => void (failure ??= err));
+
+      // No cutover yet (docs/cdc.md): drain at once to the binlog's end, then let apply finish.
       captureStopAt = await currentBinlogPosition(spec);
       state.capture.stopAt = captureStopAt;
       const shipped = await capture;
       captureComplete = true;
-      // Apply every shard to its end, parents before children.
-      const shards = await listShards(state.capture.stream);
-      const known = new Set(shards.map((s) => s.ShardId));
-      const applied: ApplyResult[] = [];
-      const finished = new Set<string>();
-      let remaining = shards;
-      while (remaining.length) {
-        const parentDone = (id: string | undefined) => !id || !known.has(id) || finished.has(id);
-        const ready = remaining.filter((s) => parentDone(s.ParentShardId) && parentDone(s.AdjacentParentShardId));
-        if (ready.length === 0) throw ApplicationFailure.nonRetryable(`the shards of ${state.capture.stream} have a parent cycle`, 'BadShards');
-        remaining = remaining.filter((s) => !ready.includes(s));
-        const tables = checked.tables;
-        const versionsTable = checked.capture!.versionsTable;
-        applied.push(...(await Promise.all(ready.map((s) => applyChanges(spec, stage, { stream: state.capture!.stream, shardId: s.ShardId!, tables, versionsTable })))));
-        for (const s of ready) finished.add(s.ShardId!);
-      }
+      const applied = await applying;
       captured = { stream: state.capture.stream, startReused: state.capture.reused, ...shipped, apply: applied };
     }
 

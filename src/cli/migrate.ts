@@ -18,6 +18,11 @@ function bar(percent: number, width = 30): string {
 }
 
 function progressLine(p: MigrationProgress, elapsedMs: number): string {
+  if (p.phase === 'catch-up' && p.capture?.apply?.length) {
+    const lag = Math.max(...p.capture.apply.map((a) => a.millisBehind));
+    const applied = p.capture.apply.reduce((n, a) => n + a.applied, 0);
+    return `catch-up… ${applied.toLocaleString('en')} changes applied, apply ${lag.toLocaleString('en')} ms behind the stream`;
+  }
   if (p.phase !== 'bulk') return `${p.phase}…`;
   const rows = p.rowsDone + p.rowsInFlight;
   const rate = elapsedMs > 0 ? rows / (elapsedMs / 1000) : 0;
