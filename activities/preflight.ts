@@ -2,7 +2,8 @@
  * Preflight: everything that can be checked before any row moves. Each refusal
  * is non-retryable and names the thing and the fix.
  */
-import { CreateTableCommand, DescribeTableCommand, ResourceNotFoundException, waitUntilTableExists, type KeyType as DynamoKeyType } from '@aws-sdk/client-dynamodb';
+import { ConditionalCheckFailedException, CreateTableCommand, DescribeTableCommand, PutItemCommand, ResourceNotFoundException, waitUntilTableExists, type KeyType as DynamoKeyType } from '@aws-sdk/client-dynamodb';
+import { ROUTING_SOURCE_TABLE } from '../src/capture/routing.js';
 import { CreateStreamCommand, DescribeStreamSummaryCommand, IncreaseStreamRetentionPeriodCommand, waitUntilStreamExists } from '@aws-sdk/client-kinesis';
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure, Context } from '@temporalio/activity';
@@ -54,7 +55,8 @@ async function describeSource(spec: MigrationSpec): Promise<SourceTable[]> {
         refuse(`table ${schema}.${name}, selected by the mapping, does not exist in the source (tables there: ${available.join(', ') || 'none'}); fix the selection rule or spec.source.database`);
       }
     }
-    const selected = selectTables(mapping, available.map((table) => ({ schema, table })));
+    // ferry's own fence table (docs/cdc.md) is never migrated, even under a `%` selection.
+    const selected = selectTables(mapping, available.filter((table) => table !== ROUTING_SOURCE_TABLE).map((table) => ({ schema, table })));
     if (selected.length === 0) refuse(`the mapping's selection rules select no table of ${schema} (tables there: ${available.join(', ') || 'none'})`);
     const tables: SourceTable[] = [];
     for (const { table } of selected) {
@@ -141,7 +143,50 @@ async function checkCapture(spec: MigrationSpec): Promise<PreflightReport['captu
     );
     await waitUntilTableExists({ client: dynamo, maxWaitTime: 120 }, { TableName: versionsTable });
   }
+  if (capture.cutover !== 'none') await prepareRouting(spec);
   return { stream, retentionHours, createdStream, versionsTable };
+}
+
+/**
+ * The routing record in both places (docs/cdc.md, Cutover): a row in the
+ * source's `ferry_routing` table that application write transactions lock in
+ * share mode (the fence), and the item in DynamoDB that resolveBackend() reads.
+ * Both start at `mysql`; existing records are left as they are.
+ */
+async function prepareRouting(spec: MigrationSpec): Promise<void> {
+  const capture = spec.capture!;
+  const db = await connectSource(spec);
+  const schema = sourceDatabase(spec);
+  try {
+    await db.query(
+      `CREATE TABLE IF NOT EXISTS \`${schema}\`.${ROUTING_SOURCE_TABLE} (name VARCHAR(100) PRIMARY KEY, backend VARCHAR(20) NOT NULL, changed_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)) ENGINE=InnoDB`,
+    );
+    await db.query(`INSERT IGNORE INTO \`${schema}\`.${ROUTING_SOURCE_TABLE} (name, backend) VALUES (?, 'mysql')`, [spec.name]);
+  } catch (err) {
+    refuse(
+      `cannot prepare the cutover fence table ${schema}.${ROUTING_SOURCE_TABLE} (${(err as Error).message}): grant CREATE, INSERT, UPDATE on it to the migration's user, ` +
+        `or set spec.capture.cutover to "none"`,
+    );
+  } finally {
+    await db.end();
+  }
+  const dynamo = dynamoClient(loadConfig().aws);
+  try {
+    await dynamo.send(new DescribeTableCommand({ TableName: capture.routingTable }));
+  } catch (err) {
+    if (!(err instanceof ResourceNotFoundException)) throw err;
+    await dynamo.send(
+      new CreateTableCommand({ TableName: capture.routingTable, KeySchema: [{ AttributeName: 'name', KeyType: 'HASH' }], AttributeDefinitions: [{ AttributeName: 'name', AttributeType: 'S' }], BillingMode: 'PAY_PER_REQUEST' }),
+    );
+    await waitUntilTableExists({ client: dynamo, maxWaitTime: 120 }, { TableName: capture.routingTable });
+  }
+  try {
+    await dynamo.send(
+      new PutItemCommand({ TableName: capture.routingTable, Item: { name: { S: spec.name }, backend: { S: 'mysql' } }, ConditionExpression: 'attribute_not_exists(#n)', ExpressionAttributeNames: { '#n': 'name' } }),
+    );
+  } catch (err) {
+    if (!(err instanceof ConditionalCheckFailedException)) throw err;
+  }
 }
 
 async function checkTarget(spec: MigrationSpec, tables: SourceTable[]): Promise<string[]> {

@@ -12,11 +12,15 @@ import { loadConfig, type FerryConfig } from './config.js';
 import { parseSpec, revisedSpecForResume, type MigrationSpecInput } from './spec.js';
 import { connectClient } from './temporal.js';
 import type { ApplyResult } from '../activities/apply.js';
+import type { CutoverResult } from '../activities/cutover.js';
 import type { LoadCheckpoint } from '../activities/load.js';
+import { dynamoClient } from './aws.js';
+import { resolveBackend, withSourceWrite, type Backend } from './capture/routing.js';
 import type { MigrationProgress, MigrationReport } from '../workflows/migrateToDynamo.js';
 import type { VerifyReport } from '../workflows/verifyMigration.js';
 
-export type { MigrationProgress, MigrationReport, MigrationSpecInput, VerifyReport };
+export type { Backend, CutoverResult, MigrationProgress, MigrationReport, MigrationSpecInput, VerifyReport };
+export { resolveBackend, withSourceWrite };
 
 export class MigrationHandle {
   constructor(
@@ -65,6 +69,20 @@ export class MigrationHandle {
     } catch (err) {
       // The SDK's message is only "Workflow Update failed"; the reason is in the cause.
       if (err instanceof WorkflowUpdateFailedError && err.cause) throw new Error(`the write budget was not changed: ${err.cause.message}`, { cause: err });
+      throw err;
+    }
+  }
+
+  /**
+   * Approves the cutover of a migration with spec.capture.cutover "manual" and
+   * resolves when it is done, with the freeze in ms. Refused, with the reason,
+   * outside catch-up or while apply lags more than spec.capture.maxLagMs.
+   */
+  async approveCutover(): Promise<CutoverResult> {
+    try {
+      return (await this.handle.executeUpdate('approveCutover', { args: [] })) as CutoverResult;
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError && err.cause) throw new Error(`the cutover was not done: ${err.cause.message}`, { cause: err });
       throw err;
     }
   }
@@ -153,6 +171,11 @@ export class FerryClient {
       workflowId: `${parsed.name}-verify-${new Date().toISOString().replace(/[:.]/g, '-')}`,
       args: [spec, { maxMismatches: options.maxMismatches }],
     }) as Promise<VerifyReport>;
+  }
+
+  /** Which backend serves a migrated application: `mysql` until its cutover flipped the routing record, then `dynamodb`. */
+  resolveBackend(name: string, routingTable = 'ferry-routing'): Promise<Backend> {
+    return resolveBackend(dynamoClient(this.config.aws), name, routingTable);
   }
 
   async close(): Promise<void> {

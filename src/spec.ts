@@ -80,6 +80,17 @@ export const migrationSpec = z.object({
       expectedBulkHours: z.number().positive().max(8760).default(6),
       /** Raise a retention shorter than expectedBulkHours (to twice it) instead of refusing. */
       raiseRetention: z.boolean().default(false),
+      /**
+       * Cutover after catch-up: `manual` waits for the approveCutover Update, `auto` starts once apply lag
+       * is under maxLagMs, `none` ends the run after draining capture (no freeze, no routing flip).
+       */
+      cutover: z.enum(['manual', 'auto', 'none']).default('manual'),
+      /** Apply lag (ms behind the stream's tip) under which cutover may start. */
+      maxLagMs: positiveInt.default(1_000),
+      /** Longest the freeze may last waiting for the drain; beyond it the cutover is rolled back. */
+      maxFreezeMs: positiveInt.default(30_000),
+      /** DynamoDB table of routing records that resolveBackend() reads (key `name`). */
+      routingTable: z.string().regex(/^[A-Za-z0-9_.-]{3,255}$/, 'expected a DynamoDB table name').default('ferry-routing'),
     })
     .strict()
     .optional(),

@@ -122,7 +122,7 @@ test('every change after the start position reaches the stream despite a worker 
     bulk: { partitions: 3, concurrency: 1 },
     // Slow enough that the writer is done long before the bulk copy is.
     writeBudget: { itemsPerSecond: 400 },
-    capture: { stream, createStream: true, shards: 2 },
+    capture: { stream, createStream: true, shards: 2, cutover: 'none' },
   };
   const migration = await ferry.startMigration(spec);
   const handle = ferry.client.workflow.getHandle(migration.workflowId);
@@ -213,7 +213,7 @@ test('grouping mapping: changes set or remove only their own attribute; an order
     target: { create: true },
     bulk: { partitions: 3, concurrency: 1 },
     writeBudget: { itemsPerSecond: 40 },
-    capture: { createStream: true, shards: 2 },
+    capture: { createStream: true, shards: 2, cutover: 'none' },
   });
   for (let i = 0; !(await migration.progress().catch(() => undefined))?.capture; i++) {
     assert.ok(i < 300, 'capture never started');

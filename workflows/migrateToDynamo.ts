@@ -23,6 +23,7 @@ import {
 import type * as activities from '../activities/index.js';
 import type { ApplyResult } from '../activities/apply.js';
 import type { CaptureResult } from '../activities/capture.js';
+import type { CutoverResult } from '../activities/cutover.js';
 import { shardKeyColumns } from '../src/mapping/tableMapping.js';
 import type { BinlogPosition } from '../src/capture/events.js';
 import { staging, type ExportResult, type LoadResult, type PartitionManifest, type SourceTable, type Staging, type TransformResult } from '../src/bulk/model.js';
@@ -40,7 +41,9 @@ const { exportPartition, transformPartition } = proxyActivities<typeof activitie
   heartbeatTimeout: '2 minutes',
   retry,
 });
-const { captureStart, currentBinlogPosition, listShards } = proxyActivities<typeof activities>({ startToCloseTimeout: '1 minute', retry });
+const { captureStart, currentBinlogPosition, listShards, measureLag } = proxyActivities<typeof activities>({ startToCloseTimeout: '1 minute', retry });
+// A cutover is not retried on its own: a failed one released the freeze and left the routing on MySQL.
+const { freezeAndFlip } = proxyActivities<typeof activities>({ startToCloseTimeout: '1 hour', heartbeatTimeout: '10 seconds', retry: { maximumAttempts: 1 } });
 const { applyChanges } = proxyActivities<typeof activities>({
   startToCloseTimeout: '30 days',
   heartbeatTimeout: '20 seconds',
@@ -56,7 +59,7 @@ const { captureChanges } = proxyActivities<typeof activities>({
 // A short heartbeat timeout: a killed worker's partition moves to another worker within seconds.
 const { loadPartition } = proxyActivities<typeof activities>({ startToCloseTimeout: '12 hours', heartbeatTimeout: '20 seconds', retry });
 
-export type MigrationPhase = 'preflight' | 'planning' | 'bulk' | 'catch-up' | 'done' | 'failed';
+export type MigrationPhase = 'preflight' | 'planning' | 'bulk' | 'catch-up' | 'cutover' | 'done' | 'failed';
 
 export interface PartitionReport {
   partition: string;
@@ -113,7 +116,7 @@ export interface MigrationReport {
   durationMs: number;
   rowsPerSecond: number;
   /** With spec.capture: what change capture shipped, from its start position to where the run drained it. */
-  capture?: CaptureResult & { stream: string; startReused: boolean; apply: ApplyResult[] };
+  capture?: CaptureResult & { stream: string; startReused: boolean; apply: ApplyResult[]; cutover?: CutoverResult };
 }
 
 export interface MigrationProgress {
@@ -150,6 +153,12 @@ export const progressQuery = defineQuery<MigrationProgress>('progress');
 export const captureStopAtQuery = defineQuery<BinlogPosition | undefined>('captureStopAt');
 /** True once capture has shipped everything up to its stop position: apply may stop at the end of its shard. */
 export const captureCompleteQuery = defineQuery<boolean>('captureComplete');
+/** The cutover activity's freeze has read the final position: capture drains to it. */
+export const frozenSignal = defineSignal<[BinlogPosition]>('frozen');
+/** True once capture and apply have reached the frozen position: the cutover may flip. */
+export const drainedQuery = defineQuery<boolean>('drained');
+/** Approves the cutover (spec.capture.cutover "manual"); refused with the reason outside catch-up or while apply lags. Resolves when the cutover is done. */
+export const approveCutoverUpdate = defineUpdate<CutoverResult, []>('approveCutover');
 export const budgetShareQuery = defineQuery<{ itemsPerSecond?: number }>('budgetShare');
 export const pauseSignal = defineSignal('pause');
 export const resumeSignal = defineSignal('resume');
@@ -178,6 +187,42 @@ export async function migrateToDynamo(input: MigrationSpecInput, options: Migrat
   setHandler(captureStopAtQuery, () => captureStopAt);
   let captureComplete = false;
   setHandler(captureCompleteQuery, () => captureComplete);
+  let frozenAt: BinlogPosition | undefined;
+  setHandler(frozenSignal, (position) => {
+    frozenAt = position;
+    captureStopAt = position;
+  });
+  let drained = false;
+  setHandler(drainedQuery, () => drained);
+  let cutoverApproved = false;
+  let cutoverOutcome: { result?: CutoverResult; error?: unknown } | undefined;
+  let shardCount = 0;
+  setHandler(
+    approveCutoverUpdate,
+    async () => {
+      const lag = await measureLag(shardCount);
+      const maxLagMs = spec.capture!.maxLagMs;
+      if (!lag.ready || lag.maxMillisBehind > maxLagMs) {
+        throw ApplicationFailure.nonRetryable(
+          lag.ready
+            ? `apply is ${lag.maxMillisBehind} ms behind the stream, more than spec.capture.maxLagMs (${maxLagMs} ms): approve again once it has caught up`
+            : 'apply has not reported from every shard yet: approve again in a few seconds',
+          'LagTooHigh',
+        );
+      }
+      cutoverApproved = true;
+      await condition(() => cutoverOutcome !== undefined);
+      if (cutoverOutcome!.error !== undefined) throw cutoverOutcome!.error;
+      return cutoverOutcome!.result!;
+    },
+    {
+      validator: () => {
+        if (!spec.capture || spec.capture.cutover !== 'manual') throw new Error(`this migration's cutover is "${spec.capture?.cutover ?? 'none (no capture)'}", not "manual": nothing to approve`);
+        if (state.phase !== 'catch-up') throw new Error(`a cutover can be approved only during catch-up; the migration is in ${state.phase}`);
+        if (cutoverApproved) throw new Error('the cutover is already approved');
+      },
+    },
+  );
   setHandler(budgetShareQuery, () => ({ itemsPerSecond: state.writeBudget === undefined ? undefined : state.writeBudget / Math.max(1, loading.size) }));
   setHandler(pauseSignal, () => void (state.paused = true));
   setHandler(resumeSignal, () => void (state.paused = false));
@@ -311,16 +356,42 @@ export async function migrateToDynamo(input: MigrationSpecInput, options: Migrat
         }
         return results;
       };
+      shardCount = (await listShards(stream)).length;
       const applying = captureScope.run(applyAll);
       applying.catch((err) => void (failure ??= err));
 
-      // No cutover yet (docs/cdc.md): drain at once to the binlog's end, then let apply finish.
-      captureStopAt = await currentBinlogPosition(spec);
+      let cutover: Promise<CutoverResult> | undefined;
+      if (spec.capture!.cutover === 'none') {
+        // No cutover: drain at once to the binlog's end, then let apply finish.
+        captureStopAt = await currentBinlogPosition(spec);
+      } else {
+        if (spec.capture!.cutover === 'auto') {
+          for (;;) {
+            const lag = await measureLag(shardCount);
+            if (lag.ready && lag.maxMillisBehind <= spec.capture!.maxLagMs) break;
+            await condition(() => failure !== undefined, '2 seconds');
+            if (failure !== undefined) throw failure;
+          }
+        } else {
+          await condition(() => cutoverApproved || failure !== undefined);
+          if (failure !== undefined) throw failure;
+        }
+        phase('cutover');
+        cutover = freezeAndFlip(spec, checked.tables);
+        cutover.then(
+          (result) => void (cutoverOutcome = { result }),
+          (error) => void (cutoverOutcome = { error }),
+        );
+        await condition(() => frozenAt !== undefined || cutoverOutcome !== undefined);
+        if (frozenAt === undefined) await cutover; // failed before the freeze: throws
+      }
       state.capture.stopAt = captureStopAt;
       const shipped = await capture;
       captureComplete = true;
       const applied = await applying;
-      captured = { stream: state.capture.stream, startReused: state.capture.reused, ...shipped, apply: applied };
+      drained = true;
+      const cut = cutover ? await cutover : undefined;
+      captured = { stream: state.capture.stream, startReused: state.capture.reused, ...shipped, apply: applied, cutover: cut };
     }
 
     phase('done');

@@ -1,0 +1,124 @@
+/**
+ * Cutover (docs/cdc.md): freeze the source's writes at the fence, drain
+ * capture and apply to the final binlog position, check counts, flip the
+ * routing record, release. One activity on one connection: if anything fails,
+ * or the worker dies, the transaction rolls back and the fence opens with the
+ * routing still on MySQL.
+ */
+import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { dynamoClient } from '../src/aws.js';
+import type { SourceTable } from '../src/bulk/model.js';
+import { quoteIdent } from '../src/bulk/partitionPlan.js';
+import type { BinlogPosition } from '../src/capture/events.js';
+import { ROUTING_SOURCE_TABLE } from '../src/capture/routing.js';
+import { loadConfig } from '../src/config.js';
+import { keyColumns } from '../src/mapping/tableMapping.js';
+import { connectSource, sourceDatabase } from '../src/source.js';
+import type { MigrationSpec } from '../src/spec.js';
+import type { ApplyResult } from './apply.js';
+import { countItems } from './verify.js';
+
+export interface CutoverResult {
+  /** From taking the fence to releasing it: the writes' downtime. */
+  freezeMs: number;
+  position: BinlogPosition;
+  flippedAt: string;
+  counts: { table: string; sourceItems: number; targetItems: number }[];
+}
+
+function workflowHandle(context: Context) {
+  const execution = context.info.workflowExecution!;
+  return context.client.workflow.getHandle(execution.workflowId, execution.runId);
+}
+
+/** Apply's lag, from its readers' checkpoints: the largest ms-behind, and whether every shard has reported. */
+export async function measureLag(shards: number): Promise<{ ready: boolean; maxMillisBehind: number }> {
+  const context = Context.current();
+  const description = await workflowHandle(context).describe();
+  const converter = context.client.options.loadedDataConverter.payloadConverter;
+  const lags: number[] = [];
+  for (const activity of description.raw.pendingActivities ?? []) {
+    const payload = activity.activityType?.name === 'applyChanges' ? activity.heartbeatDetails?.payloads?.[0] : undefined;
+    if (payload) lags.push(converter.fromPayload<ApplyResult>(payload).millisBehind);
+  }
+  return { ready: lags.length >= shards, maxMillisBehind: lags.length ? Math.max(...lags) : Number.MAX_SAFE_INTEGER };
+}
+
+export async function freezeAndFlip(spec: MigrationSpec, tables: SourceTable[]): Promise<CutoverResult> {
+  const context = Context.current();
+  const capture = spec.capture!;
+  const handle = workflowHandle(context);
+  const schema = sourceDatabase(spec);
+  const fence = `${quoteIdent(schema)}.${ROUTING_SOURCE_TABLE}`;
+  const dynamo = dynamoClient(loadConfig().aws);
+  const db = await connectSource(spec);
+  let flipped = false;
+  try {
+    await db.beginTransaction();
+    const frozenAt = performance.now();
+    // The exclusive row lock: new write transactions wait at their fence read; ones already past it finish first.
+    await db.query(`UPDATE ${fence} SET backend = 'frozen', changed_at = NOW(3) WHERE name = ?`, [spec.name]);
+    const [status] = (await db.query('SHOW MASTER STATUS')) as unknown as [{ File: string; Position: number | string }[]];
+    const position = { file: status[0]!.File, position: Number(status[0]!.Position) };
+    await handle.signal('frozen', position);
+
+    while (!(await handle.query<boolean>('drained'))) {
+      if (performance.now() - frozenAt > capture.maxFreezeMs) {
+        throw ApplicationFailure.nonRetryable(
+          `capture and apply did not reach the final position ${position.file}:${position.position} within spec.capture.maxFreezeMs (${capture.maxFreezeMs} ms); ` +
+            'the freeze was released and the routing left on MySQL',
+          'CutoverTimedOut',
+        );
+      }
+      context.heartbeat();
+      await sleep(20);
+    }
+
+    const counts: CutoverResult['counts'] = [];
+    for (const t of tables) {
+      const table = `${quoteIdent(t.schema)}.${quoteIdent(t.table)}`;
+      const sql = t.mapping.group
+        ? `SELECT COUNT(*) AS n FROM (SELECT DISTINCT ${keyColumns(t.mapping).map(quoteIdent).join(', ')} FROM ${table}) AS items`
+        : `SELECT COUNT(*) AS n FROM ${table}`;
+      const [[{ n }]] = (await db.query(sql)) as unknown as [[{ n: number | string }]];
+      counts.push({ table: `${t.schema}.${t.table}`, sourceItems: Number(n), targetItems: await countItems(t.mapping.targetTable) });
+    }
+    const off = counts.filter((c) => c.sourceItems !== c.targetItems);
+    if (off.length && spec.errors.policy === 'fail') {
+      throw ApplicationFailure.nonRetryable(
+        `after the drain the counts differ (${off.map((c) => `${c.table}: ${c.sourceItems} source items, ${c.targetItems} in the target`).join('; ')}); ` +
+          'the freeze was released and the routing left on MySQL. Run `ferry verify` to see which keys',
+        'CutoverCountsDiffer',
+      );
+    }
+
+    const flippedAt = new Date().toISOString();
+    await dynamo.send(
+      new UpdateItemCommand({
+        TableName: capture.routingTable,
+        Key: { name: { S: spec.name } },
+        UpdateExpression: 'SET backend = :dynamodb, flippedAt = :at',
+        ConditionExpression: 'backend = :mysql',
+        ExpressionAttributeValues: { ':dynamodb': { S: 'dynamodb' }, ':mysql': { S: 'mysql' }, ':at': { S: flippedAt } },
+      }),
+    );
+    flipped = true;
+    await db.query(`UPDATE ${fence} SET backend = 'dynamodb', changed_at = NOW(3) WHERE name = ?`, [spec.name]);
+    await db.commit();
+    const freezeMs = Math.round(performance.now() - frozenAt);
+    return { freezeMs, position, flippedAt, counts };
+  } catch (err) {
+    await db.rollback().catch(() => {});
+    if (flipped) {
+      // The source kept MySQL: put the routing item back, so both say the same.
+      await dynamo
+        .send(new UpdateItemCommand({ TableName: capture.routingTable, Key: { name: { S: spec.name } }, UpdateExpression: 'SET backend = :mysql REMOVE flippedAt', ExpressionAttributeValues: { ':mysql': { S: 'mysql' } } }))
+        .catch(() => {});
+    }
+    throw err;
+  } finally {
+    await db.end();
+  }
+}
