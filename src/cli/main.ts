@@ -3,6 +3,7 @@
  * describes each one.
  */
 import { Command } from 'commander';
+import { FerryClient } from '../client.js';
 import { loadConfig } from '../config.js';
 import { parsePartNames, stackDown, stackStatus, stackUp, StackError } from '../stack/stack.js';
 import { RESUMABLE_SETTINGS } from '../spec.js';
@@ -89,6 +90,21 @@ export function buildProgram(): Command {
     .option('--no-embedded-worker', 'rely on workers already polling the task queue instead of starting one in this process')
     .action(async (workflowId: string, options: { embeddedWorker: boolean; spec?: string }) => {
       await runResume(workflowId, { embeddedWorker: options.embeddedWorker, specFile: options.spec, say });
+    });
+
+  program
+    .command('cutover')
+    .argument('<workflow-id>', 'the migration (its spec name), in catch-up, with spec.capture.cutover "manual"')
+    .description('approve the cutover: freeze writes at the fence, drain, flip the routing record, release; prints the freeze in ms')
+    .action(async (workflowId: string) => {
+      const ferry = await FerryClient.connect(loadConfig());
+      try {
+        const result = await ferry.getMigration(workflowId).approveCutover();
+        say(`cutover: ${workflowId} now routes to DynamoDB; writes were frozen for ${result.freezeMs} ms; final binlog position ${result.position.file}:${result.position.position}`);
+        for (const c of result.counts) say(`cutover: ${c.table}: ${c.sourceItems} source items, ${c.targetItems} in the target`);
+      } finally {
+        await ferry.close();
+      }
     });
 
   program
