@@ -130,7 +130,7 @@ export async function applyChanges(spec: MigrationSpec, stage: Staging, request:
     }
     if (!page.Records?.length && state.millisBehind === 0) {
       if (await captureComplete(context)) break;
-      await sleep(200);
+      await sleep(50); // short: the cutover freeze waits on this idle loop
     }
   }
   context.heartbeat({ ...state, shardId: request.shardId });

@@ -256,7 +256,8 @@ export async function captureChanges(spec: MigrationSpec, stage: Staging, reques
         lastBeat = now;
         context.heartbeat({ position: shipped, events: checkpoint.events + events } satisfies CaptureCheckpoint);
       }
-      if (now - lastStopCheck > 1000) {
+      // Often: during a cutover the freeze lasts until this loop notices the stop position.
+      if (now - lastStopCheck > 100) {
         lastStopCheck = now;
         stopAt = await captureStopAt(context).catch(() => stopAt);
       }

@@ -42,7 +42,7 @@ test('the smoke workflow, run by a real worker process on the stack\'s Temporal,
   }
 });
 
-test('`ferry smoke` (the demo\'s job) completes and `temporal workflow list` shows the run as Completed', async () => {
+test('`ferry smoke` completes and `temporal workflow list` shows the run as Completed', async () => {
   const result = await runFerry(['smoke'], { FERRY_TASK_QUEUE: uniqueName('smoke-cli') });
   assert.equal(result.code, 0, result.stdout + result.stderr);
   const workflowId = /smoke: started (ferry-smoke-\S+);/.exec(result.stdout)?.[1];

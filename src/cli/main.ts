@@ -9,6 +9,7 @@ import { parsePartNames, stackDown, stackStatus, stackUp, StackError } from '../
 import { RESUMABLE_SETTINGS } from '../spec.js';
 import { describeFailure } from '../temporal.js';
 import { runMigrate, runResume, runVerify } from './migrate.js';
+import { runDemo } from './demo.js';
 import { runSmoke } from './smoke.js';
 
 const say = (line: string) => console.log(`ferry ${line}`);
@@ -120,10 +121,12 @@ export function buildProgram(): Command {
 
   program
     .command('demo')
-    .description('bring the local stack up and run the demo job against it, printing where to watch it')
-    .action(async () => {
+    .description('bring the local stack up and run the near-zero-downtime demo: seed purchase, write to it while migrating with the grouping mapping, catch up, cut over, verify, report')
+    .option('--rows <n>', 'rows to seed the purchase table with', (v) => Number(v), 200_000)
+    .action(async (options: { rows: number }) => {
+      if (!Number.isInteger(options.rows) || options.rows < 100) throw new Error(`--rows must be a whole number of at least 100; got ${options.rows}`);
       await up([]);
-      await runSmoke({ embeddedWorker: true, say });
+      await runDemo({ rows: options.rows, say });
     });
 
   return program;

@@ -30,7 +30,7 @@ function progressLine(p: MigrationProgress, elapsedMs: number): string {
   return `${bar(p.percent)} ${p.percent.toFixed(1)}% ${rows.toLocaleString('en')}/${p.plannedRows.toLocaleString('en')} rows ${Math.round(rate).toLocaleString('en')} rows/s ETA ${eta === undefined ? '?' : `${eta}s`}${p.paused ? ' (paused)' : ''}`;
 }
 
-async function watch(migration: MigrationHandle, say: (line: string) => void): Promise<MigrationReport> {
+export async function watch(migration: MigrationHandle, say: (line: string) => void): Promise<MigrationReport> {
   const started = Date.now();
   let done = false;
   const tty = process.stdout.isTTY;
