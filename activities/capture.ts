@@ -7,12 +7,13 @@
  * twice but never misses one. It ends when the workflow's `captureStopAt`
  * position is shipped (docs/cdc.md).
  */
-import { PutRecordsCommand, type PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
+import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
+import { DeleteStreamCommand, PutRecordsCommand, type PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import ZongJi, { type AnyBinlogEvent, type DeleteRowsEvent, type QueryEvent, type RotateEvent, type UpdateRowsEvent, type WriteRowsEvent } from '@vlasky/zongji';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { kinesisClient, s3Client } from '../src/aws.js';
+import { dynamoClient, kinesisClient, s3Client } from '../src/aws.js';
 import type { SourceTable, Staging } from '../src/bulk/model.js';
 import { comparePositions, encodeRow, eventVersion, MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_RECORD_BYTES, partitionKeyOf, type BinlogPosition, type ChangeEvent, type EventRow } from '../src/capture/events.js';
 import { loadConfig } from '../src/config.js';
@@ -47,6 +48,23 @@ export async function captureStart(spec: MigrationSpec, stage: Staging): Promise
   const start = await currentBinlogPosition(spec);
   await putJson(s3, stage.bucket, key, { start, recordedAt: new Date().toISOString() });
   return { start, reused: false };
+}
+
+/** After a completed run: the stream ferry created for it and the versions table go (spec.capture.cleanup). */
+export async function cleanUpCapture(stream: string | undefined, versionsTable: string): Promise<void> {
+  const config = loadConfig();
+  if (stream) {
+    await kinesisClient(config.aws)
+      .send(new DeleteStreamCommand({ StreamName: stream, EnforceConsumerDeletion: true }))
+      .catch((err: Error) => {
+        if (err.name !== 'ResourceNotFoundException') throw err;
+      });
+  }
+  await dynamoClient(config.aws)
+    .send(new DeleteTableCommand({ TableName: versionsTable }))
+    .catch((err: Error) => {
+      if (err.name !== 'ResourceNotFoundException') throw err;
+    });
 }
 
 export interface CaptureRequest {

@@ -5,7 +5,7 @@ export { planPartitions } from './plan.js';
 export { exportPartition } from './export.js';
 export { transformPartition } from './transform.js';
 export { loadPartition, readManifest } from './load.js';
-export { captureChanges, captureStart, currentBinlogPosition } from './capture.js';
+export { captureChanges, captureStart, cleanUpCapture, currentBinlogPosition } from './capture.js';
 export { applyChanges, listShards } from './apply.js';
 export { countItems, verifyPartition } from './verify.js';
 export { freezeAndFlip, measureLag } from './cutover.js';

@@ -120,7 +120,15 @@ async function checkCapture(spec: MigrationSpec): Promise<PreflightReport['captu
     if (!capture.createStream) {
       refuse(`Kinesis stream ${stream} does not exist; create it, or set spec.capture.createStream to true and ferry creates it with spec.capture.shards (${capture.shards}) shards`);
     }
-    await kinesis.send(new CreateStreamCommand({ StreamName: stream, ShardCount: capture.shards }));
+    try {
+      await kinesis.send(new CreateStreamCommand({ StreamName: stream, ShardCount: capture.shards }));
+    } catch (err) {
+      if ((err as Error).name !== 'LimitExceededException') throw err;
+      refuse(
+        `cannot create Kinesis stream ${stream} with ${capture.shards} shards: ${(err as Error).message}. ` +
+          'Delete streams no migration uses any more (ferry deletes its own after a completed run unless spec.capture.cleanup is false), ask for a higher shard limit, or lower spec.capture.shards',
+      );
+    }
     await waitUntilStreamExists({ client: kinesis, maxWaitTime: 120 }, { StreamName: stream });
     retentionHours = 24;
     createdStream = true;

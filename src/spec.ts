@@ -89,6 +89,8 @@ export const migrationSpec = z.object({
       maxLagMs: positiveInt.default(1_000),
       /** Longest the freeze may last waiting for the drain; beyond it the cutover is rolled back. */
       maxFreezeMs: positiveInt.default(30_000),
+      /** After a completed run, delete the stream ferry created and the versions table (they are the run's own). */
+      cleanup: z.boolean().default(true),
       /** DynamoDB table of routing records that resolveBackend() reads (key `name`). */
       routingTable: z.string().regex(/^[A-Za-z0-9_.-]{3,255}$/, 'expected a DynamoDB table name').default('ferry-routing'),
     })

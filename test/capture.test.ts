@@ -9,7 +9,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand } from '@aws-sdk/client-kinesis';
+import { DeleteStreamCommand, GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand } from '@aws-sdk/client-kinesis';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { dynamoClient, kinesisClient } from '../src/aws.js';
@@ -122,7 +122,8 @@ test('every change after the start position reaches the stream despite a worker 
     bulk: { partitions: 3, concurrency: 1 },
     // Slow enough that the writer is done long before the bulk copy is.
     writeBudget: { itemsPerSecond: 400 },
-    capture: { stream, createStream: true, shards: 2, cutover: 'none' },
+    // Kept after the run: the test reads the stream and replays it.
+    capture: { stream, createStream: true, shards: 2, cutover: 'none', cleanup: false },
   };
   const migration = await ferry.startMigration(spec);
   const handle = ferry.client.workflow.getHandle(migration.workflowId);
@@ -176,6 +177,7 @@ test('every change after the start position reaches the stream despite a worker 
   assert.ok(replay.reduce((n, a) => n + a.stale, 0) >= byVersion.size, 'every change was seen and dropped as stale');
   const again = new Map((await scanAll(target)).map((i) => [i.id!.N!, JSON.stringify(i)]));
   assert.deepEqual(again, new Map(items.map((i) => [i.id!.N!, JSON.stringify(i)])), 'the target is unchanged, item for item');
+  await kinesisClient(config.aws).send(new DeleteStreamCommand({ StreamName: stream }));
 });
 
 async function scanAll(table: string): Promise<Record<string, AttributeValue>[]> {

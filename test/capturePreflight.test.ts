@@ -13,7 +13,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CreateStreamCommand, DescribeStreamSummaryCommand, waitUntilStreamExists } from '@aws-sdk/client-kinesis';
+import { CreateStreamCommand, DeleteStreamCommand, DescribeStreamSummaryCommand, waitUntilStreamExists } from '@aws-sdk/client-kinesis';
 import { kinesisClient } from '../src/aws.js';
 import { FerryClient, type MigrationSpecInput } from '../src/client.js';
 import { loadConfig } from '../src/config.js';
@@ -136,4 +136,6 @@ test('a stream retaining records for less than the expected bulk duration is ref
   assert.equal(report.rows, 2);
   const { StreamDescriptionSummary } = await kinesis.send(new DescribeStreamSummaryCommand({ StreamName: stream }));
   assert.equal(StreamDescriptionSummary?.RetentionPeriodHours, 72);
+  // Not ferry's stream (the test made it): ferry leaves it; the test cleans up.
+  await kinesis.send(new DeleteStreamCommand({ StreamName: stream }));
 });

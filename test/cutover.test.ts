@@ -9,8 +9,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
-import { dynamoClient } from '../src/aws.js';
+import { DescribeTableCommand, ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { DescribeStreamSummaryCommand } from '@aws-sdk/client-kinesis';
+import { dynamoClient, kinesisClient } from '../src/aws.js';
 import { FerryClient, withSourceWrite, type MigrationSpecInput } from '../src/client.js';
 import { loadConfig } from '../src/config.js';
 import { connectMysql } from '../src/mysql.js';
@@ -130,6 +131,12 @@ test('a cutover freezes writes at the fence, drains, flips the routing and relea
 
   const report = await migration.result();
   assert.equal(report.capture?.cutover?.freezeMs, cutover.freezeMs);
+  // The run's own stream and versions table are gone once it completed (spec.capture.cleanup).
+  const streamState = await kinesisClient(config.aws)
+    .send(new DescribeStreamSummaryCommand({ StreamName: report.capture!.stream }))
+    .then((r) => r.StreamDescriptionSummary?.StreamStatus, (err: Error) => err.name);
+  assert.ok(streamState === 'DELETING' || streamState === 'ResourceNotFoundException', `the stream is being deleted (${streamState})`);
+  await assert.rejects(dynamoClient(config.aws).send(new DescribeTableCommand({ TableName: `ferry-${name}-versions` })), { name: 'ResourceNotFoundException' });
   const db = await connectMysql(config.mysqlUrl);
   const [[fence]] = (await db.query(`SELECT backend FROM \`${database}\`.ferry_routing WHERE name = ?`, [name])) as unknown as [[{ backend: string }]];
   const [rows] = await db.query(`SELECT id, balance, note FROM \`${database}\`.acct`);
@@ -147,4 +154,39 @@ test('a cutover freezes writes at the fence, drains, flips the routing and relea
   const have = new Map(items.map((i) => [i.id!.N!, `${Number(i.balance!.N)} ${i.note?.S ?? null}`]));
   const wrong = [...new Set([...want.keys(), ...have.keys()])].filter((id) => want.get(id) !== have.get(id)).map((id) => `id ${id}: target ${have.get(id)}, source ${want.get(id)}`);
   assert.deepEqual(wrong.slice(0, 10), [], `${wrong.length} rows differ`);
+});
+
+test('cancelling a migration during catch-up stops capture and apply and leaves the routing on MySQL', async () => {
+  const name = uniqueName('abort');
+  const locator = { 'schema-name': database, 'table-name': 'acct' };
+  const migration = await ferry.startMigration({
+    name,
+    source: { database },
+    mapping: {
+      rules: [
+        { 'rule-type': 'selection', 'rule-id': '1', 'rule-name': '1', 'object-locator': locator, 'rule-action': 'include' },
+        { 'rule-type': 'object-mapping', 'rule-id': '2', 'rule-name': '2', 'rule-action': 'map-record-to-record', 'object-locator': locator, 'target-table-name': uniqueName('acct'), 'mapping-parameters': { 'partition-key-name': 'id' } },
+      ],
+    },
+    target: { create: true },
+    capture: { createStream: true, shards: 1, cutover: 'manual' },
+  });
+  const handle = ferry.client.workflow.getHandle(name);
+  for (let i = 0; ; i++) {
+    const pending = (await handle.describe()).raw.pendingActivities ?? [];
+    if (pending.some((a) => a.activityType?.name === 'applyChanges') && pending.some((a) => a.activityType?.name === 'captureChanges')) break;
+    assert.ok(i < 600, 'catch-up never started');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await handle.cancel();
+  await assert.rejects(migration.result(), /cancelled/i);
+
+  const description = await handle.describe();
+  assert.equal(description.status.name, 'CANCELLED');
+  assert.deepEqual(description.raw.pendingActivities ?? [], [], 'no capture or apply is left running');
+  assert.equal(await ferry.resolveBackend(name), 'mysql');
+  const db = await connectMysql(config.mysqlUrl);
+  const [[fence]] = (await db.query(`SELECT backend FROM \`${database}\`.ferry_routing WHERE name = ?`, [name])) as unknown as [[{ backend: string }]];
+  await db.end();
+  assert.equal(fence.backend, 'mysql', 'the fence lets the application keep writing to MySQL');
 });

@@ -41,13 +41,14 @@ const { exportPartition, transformPartition } = proxyActivities<typeof activitie
   heartbeatTimeout: '2 minutes',
   retry,
 });
-const { captureStart, currentBinlogPosition, listShards, measureLag } = proxyActivities<typeof activities>({ startToCloseTimeout: '1 minute', retry });
+const { captureStart, cleanUpCapture, currentBinlogPosition, listShards, measureLag } = proxyActivities<typeof activities>({ startToCloseTimeout: '1 minute', retry });
 // A cutover is not retried on its own: a failed one released the freeze and left the routing on MySQL.
 const { freezeAndFlip } = proxyActivities<typeof activities>({ startToCloseTimeout: '1 hour', heartbeatTimeout: '10 seconds', retry: { maximumAttempts: 1 } });
 const { applyChanges } = proxyActivities<typeof activities>({
   startToCloseTimeout: '30 days',
   heartbeatTimeout: '20 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 });
 // Capture runs as long as the migration; a killed worker's capture resumes elsewhere within seconds.
 const { captureChanges } = proxyActivities<typeof activities>({
@@ -251,6 +252,9 @@ export async function migrateToDynamo(input: MigrationSpecInput, options: Migrat
   };
 
   const captureScope = new CancellationScope();
+  let capture: Promise<CaptureResult> | undefined;
+  /** Capture and apply while they run: a failed or cancelled run waits for them to stop. */
+  const background: Promise<unknown>[] = [];
   let failure: unknown;
   try {
     phase('preflight');
@@ -258,12 +262,12 @@ export async function migrateToDynamo(input: MigrationSpecInput, options: Migrat
     const stage: Staging = staging(spec, checked.bucket);
 
     // Capture starts before any row is read for the bulk copy: every change after this point reaches the stream.
-    let capture: Promise<CaptureResult> | undefined;
     if (checked.capture) {
       const { start, reused } = await captureStart(spec, stage);
       state.capture = { stream: checked.capture.stream, start, reused };
       const request = { stream: checked.capture.stream, start, tables: checked.tables.map((t) => ({ schema: t.schema, table: t.table, primaryKey: t.primaryKey, shardKey: shardKeyColumns(t.mapping, t.primaryKey) })) };
       capture = captureScope.run(() => captureChanges(spec, stage, request));
+      background.push(capture);
       capture.catch((err) => void (failure ??= err));
     }
 
@@ -358,6 +362,7 @@ export async function migrateToDynamo(input: MigrationSpecInput, options: Migrat
       };
       shardCount = (await listShards(stream)).length;
       const applying = captureScope.run(applyAll);
+      background.push(applying);
       applying.catch((err) => void (failure ??= err));
 
       let cutover: Promise<CutoverResult> | undefined;
@@ -392,6 +397,7 @@ export async function migrateToDynamo(input: MigrationSpecInput, options: Migrat
       drained = true;
       const cut = cutover ? await cutover : undefined;
       captured = { stream: state.capture.stream, startReused: state.capture.reused, ...shipped, apply: applied, cutover: cut };
+      if (spec.capture!.cleanup) await cleanUpCapture(checked.capture!.createdStream ? stream : undefined, checked.capture!.versionsTable);
     }
 
     phase('done');
@@ -400,7 +406,11 @@ export async function migrateToDynamo(input: MigrationSpecInput, options: Migrat
     state.error = err instanceof Error ? err.message : String(err);
     phase('failed');
     // Stop capturing: a failed or cancelled migration leaves nothing running.
-    captureScope.cancel();
+    // Wait until they have stopped, so a cancelled run leaves nothing reading the binlog or writing the target.
+    await CancellationScope.nonCancellable(async () => {
+      captureScope.cancel();
+      await Promise.allSettled(background);
+    });
     throw err;
   }
 }
