@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { DescribeTableCommand, ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { DescribeStreamSummaryCommand } from '@aws-sdk/client-kinesis';
+import { defaultPayloadConverter } from '@temporalio/common';
 import { dynamoClient, kinesisClient } from '../src/aws.js';
 import { FerryClient, withSourceWrite, type MigrationSpecInput } from '../src/client.js';
 import { loadConfig } from '../src/config.js';
@@ -45,6 +46,21 @@ after(async () => {
   await db.end();
 });
 
+/** SIGKILLs the worker while the named activity runs (and its heartbeat details, if any, pass `ready`), then starts another. */
+async function killWorkerDuring(workflowId: string, activity: string, ready: (details: unknown) => boolean): Promise<void> {
+  const handle = ferry.client.workflow.getHandle(workflowId);
+  for (let i = 0; ; i++) {
+    const pending = (await handle.describe()).raw.pendingActivities ?? [];
+    const running = pending.find((a) => a.activityType?.name === activity && a.state === 2 /* STARTED */);
+    const payload = running?.heartbeatDetails?.payloads?.[0];
+    if (running && ready(payload ? defaultPayloadConverter.fromPayload(payload) : undefined)) break;
+    assert.ok(i < 1200, `${activity} never ran`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await stopProcess(worker, 'SIGKILL');
+  worker = await startWorkerProcess(taskQueue);
+}
+
 /** An application: random inserts, updates, deletes and key changes through the fence, until the fence says DynamoDB. */
 async function writer(name: string, stop: { now: boolean }): Promise<{ writes: number; fenced: boolean }> {
   const db = await connectMysql(config.mysqlUrl);
@@ -77,7 +93,7 @@ async function writer(name: string, stop: { now: boolean }): Promise<{ writes: n
   }
 }
 
-test('a cutover freezes writes at the fence, drains, flips the routing and releases; the target equals the source', async () => {
+test('a cutover freezes writes at the fence, drains, flips the routing and releases; with the worker SIGKILLed during bulk and during catch-up, the target equals the source', async () => {
   const name = uniqueName('cutover');
   const target = uniqueName('acct');
   const locator = { 'schema-name': database, 'table-name': 'acct' };
@@ -106,10 +122,13 @@ test('a cutover freezes writes at the fence, drains, flips the routing and relea
   }
   await assert.rejects(migration.approveCutover(), /a cutover can be approved only during catch-up; the migration is in bulk/);
 
+  // The worker dies twice: once while a partition loads, once while apply catches up; each time a new one takes over.
+  await killWorkerDuring(name, 'loadPartition', () => true);
   for (let i = 0; (await migration.progress().catch(() => undefined))?.phase !== 'catch-up'; i++) {
     assert.ok(i < 1200, 'catch-up never started');
     await new Promise((r) => setTimeout(r, 100));
   }
+  await killWorkerDuring(name, 'applyChanges', () => true);
   let cutover;
   for (let i = 0; !cutover; i++) {
     try {
