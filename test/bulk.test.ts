@@ -6,16 +6,13 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { defaultPayloadConverter } from '@temporalio/common';
-import { dynamoClient } from '../src/aws.js';
 import { FerryClient } from '../src/client.js';
 import { loadConfig } from '../src/config.js';
 import { connectMysql } from '../src/mysql.js';
-import { ROOT, startWorkerProcess, stopProcess, uniqueName } from './helpers.js';
+import { startWorkerProcess, stopProcess, uniqueName } from './helpers.js';
+import { assertSameItems, dmsItems, dmsKey, exampleSpec as workedSpec, groupedItems, groupedKey, readPurchase, scanAll, seedPurchase, type PurchaseRow } from './purchase.js';
 
 const config = loadConfig();
 const database = `bulk_${uniqueName('t').replace(/-/g, '_')}`;
@@ -24,28 +21,13 @@ const taskQueue = uniqueName('bulk-test');
 const CANDIDATES = 200_000;
 let worker: ChildProcess;
 let ferry: FerryClient;
-
-interface PurchaseRow {
-  customerid: number;
-  orderid: number;
-  productid: number;
-  quantity: number;
-}
 let source: PurchaseRow[] = [];
 
 before(async () => {
   const db = await connectMysql(config.mysqlUrl);
   try {
-    await db.query(`CREATE DATABASE \`${database}\``);
-    await db.query(`CREATE TABLE \`${database}\`.purchase (customerid INT NOT NULL, orderid INT NOT NULL, productid INT NOT NULL, quantity INT NOT NULL, PRIMARY KEY (customerid, orderid, productid))`);
-    // Orders of 1 to 7 products, uneven on purpose, so groups straddle naive partition bounds.
-    await db.query(
-      `INSERT INTO \`${database}\`.purchase
-         SELECT seq DIV 91, (seq DIV 7) MOD 13, 1000 + (seq MOD 7) * 11, 1 + (seq * 7919) MOD 50
-         FROM seq_0_to_${CANDIDATES - 1} WHERE (seq * 31) MOD 7 <= (seq DIV 7) MOD 7`,
-    );
-    const [rows] = await db.query(`SELECT customerid, orderid, productid, quantity FROM \`${database}\`.purchase`);
-    source = (rows as PurchaseRow[]).map((r) => ({ customerid: Number(r.customerid), orderid: Number(r.orderid), productid: Number(r.productid), quantity: Number(r.quantity) }));
+    await seedPurchase(db, database, CANDIDATES);
+    source = await readPurchase(db, database);
   } finally {
     await db.end();
   }
@@ -61,69 +43,16 @@ after(async () => {
   await db.end();
 });
 
-function exampleSpec(file: string, name: string, targetTable: string) {
-  const spec = JSON.parse(fs.readFileSync(path.join(ROOT, 'docs', 'examples', file), 'utf8'));
-  spec.name = name;
-  spec.source.database = database;
-  for (const rule of spec.mapping.rules) {
-    rule['object-locator']['schema-name'] = database;
-    if (rule['rule-type'] === 'object-mapping') rule['target-table-name'] = targetTable;
-  }
+function exampleSpec(file: 'purchase-dms.json' | 'purchase-grouped.json', name: string, targetTable: string) {
+  const spec = workedSpec(file, name, database, targetTable);
   // Several partitions, several in flight: exercises planning and the fan-out.
   spec.bulk = { partitions: 6, concurrency: 3 };
   return spec;
 }
 
-async function scanAll(table: string): Promise<Record<string, AttributeValue>[]> {
-  const dynamo = dynamoClient(config.aws);
-  const segments = 4;
-  const parts = await Promise.all(
-    Array.from({ length: segments }, async (_, segment) => {
-      const items: Record<string, AttributeValue>[] = [];
-      let start: Record<string, AttributeValue> | undefined;
-      do {
-        const page = await dynamo.send(new ScanCommand({ TableName: table, Segment: segment, TotalSegments: segments, ExclusiveStartKey: start, ConsistentRead: true }));
-        items.push(...(page.Items ?? []));
-        start = page.LastEvaluatedKey;
-      } while (start);
-      return items;
-    }),
-  );
-  return parts.flat();
-}
-
-/** Compares target items with expected ones by key: all equal, none missing, none extra. */
-function assertSameItems(actual: Record<string, AttributeValue>[], expected: Map<string, Record<string, AttributeValue>>, keyOf: (item: Record<string, AttributeValue>) => string) {
-  const seen = new Set<string>();
-  const mismatches: string[] = [];
-  for (const item of actual) {
-    const key = keyOf(item);
-    if (seen.has(key)) mismatches.push(`duplicate ${key}`);
-    seen.add(key);
-    const want = expected.get(key);
-    if (!want) mismatches.push(`extra item ${key}: ${JSON.stringify(item)}`);
-    else if (JSON.stringify(sortKeys(item)) !== JSON.stringify(sortKeys(want))) mismatches.push(`item ${key}: got ${JSON.stringify(sortKeys(item))}, want ${JSON.stringify(sortKeys(want))}`);
-  }
-  for (const key of expected.keys()) if (!seen.has(key)) mismatches.push(`missing item ${key}`);
-  assert.deepEqual(mismatches.slice(0, 10), [], `${mismatches.length} mismatches`);
-  assert.equal(actual.length, expected.size);
-}
-
-function sortKeys(item: Record<string, AttributeValue>) {
-  return Object.fromEntries(Object.entries(item).sort(([a], [b]) => (a < b ? -1 : 1)));
-}
-
 /** Worked example (a), computed by the test itself: one item per row, keyed customer_orderid|productid. */
 async function assertDmsTargetEqualsSource(target: string): Promise<void> {
-  const expected = new Map<string, Record<string, AttributeValue>>();
-  for (const r of source) {
-    expected.set(`${r.customerid}|${r.orderid}#${r.productid}`, {
-      customer_orderid: { S: `${r.customerid}|${r.orderid}` },
-      productid: { N: String(r.productid) },
-      quantity: { N: String(r.quantity) },
-    });
-  }
-  assertSameItems(await scanAll(target), expected, (i) => `${i.customer_orderid!.S}#${i.productid!.N}`);
+  assertSameItems(await scanAll(target), dmsItems(source), dmsKey);
 }
 
 test('DMS-style mapping: every purchase row becomes one item keyed customer_orderid|productid, equal to the source', async () => {
@@ -144,14 +73,8 @@ test('grouping mapping: rows sharing (customerid, orderid) fold into one item wi
   const migration = await ferry.startMigration(exampleSpec('purchase-grouped.json', uniqueName('bulk-grouped'), target));
   const report = await migration.result();
 
-  const expected = new Map<string, Record<string, AttributeValue>>();
-  for (const r of source) {
-    const key = `${r.customerid}#${r.orderid}`;
-    const item = expected.get(key) ?? { customerid: { N: String(r.customerid) }, orderid: { N: String(r.orderid) } };
-    item[String(r.productid)] = { N: String(r.quantity) };
-    expected.set(key, item);
-  }
-  assertSameItems(await scanAll(target), expected, (i) => `${i.customerid!.N}#${i.orderid!.N}`);
+  const expected = groupedItems(source);
+  assertSameItems(await scanAll(target), expected, groupedKey);
   assert.equal(report.rows, source.length, 'every row was read once: no group was split or duplicated across partitions');
   assert.equal(report.items, expected.size);
   assert.ok(report.partitions.length > 1, 'the table was split into several partitions');

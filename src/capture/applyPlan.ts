@@ -39,10 +39,31 @@ function versionWrite(versionsTable: string, table: string, key: EventRow, versi
   };
 }
 
+/** The side table's key for one target item's revision (grouping mapping): bumped by every change to the item. */
+export function revisionKey(targetTable: string, key: Record<string, AttributeValue>): string {
+  return `item|${targetTable}|${JSON.stringify(key)}`;
+}
+
+function revisionBump(versionsTable: string, targetTable: string, key: Record<string, AttributeValue>): TransactWriteItem {
+  return {
+    Update: {
+      TableName: versionsTable,
+      Key: { k: { S: revisionKey(targetTable, key) } },
+      UpdateExpression: 'ADD r :one',
+      ExpressionAttributeValues: { ':one': { N: '1' } },
+    },
+  };
+}
+
 export interface ApplyPlan {
   /** Applied in order, each on its own: one's staleness does not drop another. */
   transactions: TransactWriteItem[][];
-  /** Grouping mapping: items an attribute was removed from, deleted if only their key is left (as the bulk path would never make them). */
+  /**
+   * Grouping mapping: items an attribute was removed from, to delete if only
+   * their key is left (as the bulk path would never make them). Every change to
+   * such an item bumps its revision in the side table, so the delete can be
+   * made conditional on nothing having changed the item since it was read.
+   */
   maybeEmpty: Record<string, AttributeValue>[];
 }
 
@@ -65,7 +86,7 @@ export function applyPlan(event: ChangeEvent, source: SourceTable, versionsTable
     if (!mapping.group) return [version(image, true), { Delete: { TableName: target, Key } }];
     const { name } = groupAttribute(mapping, source.columns, row, options);
     maybeEmpty.push(Key);
-    return [version(image, true), { Update: { TableName: target, Key, UpdateExpression: 'REMOVE #a', ExpressionAttributeNames: { '#a': name } } }];
+    return [version(image, true), { Update: { TableName: target, Key, UpdateExpression: 'REMOVE #a', ExpressionAttributeNames: { '#a': name } } }, revisionBump(versionsTable, target, Key)];
   };
   const write = (image: EventRow, replacing?: EventRow): TransactWriteItem[] => {
     const row = stagedRow(source, image);
@@ -88,14 +109,20 @@ export function applyPlan(event: ChangeEvent, source: SourceTable, versionsTable
         return [
           version(image, false),
           { Update: { TableName: target, Key: oldKey, UpdateExpression: 'REMOVE #a', ExpressionAttributeNames: { '#a': oldName } } },
+          revisionBump(versionsTable, target, oldKey),
           { Update: { TableName: target, Key, UpdateExpression: set.length ? 'SET #a = :v' : 'REMOVE #a', ExpressionAttributeNames: { '#a': name }, ...(set.length ? { ExpressionAttributeValues: { ':v': value! } } : {}) } },
+          revisionBump(versionsTable, target, Key),
         ];
       }
     }
     if (removes.length && !set.length) maybeEmpty.push(Key);
     if (!names['#old'] || !removes.includes('#old')) delete names['#old'];
     const expression = [set.length ? `SET ${set.join(', ')}` : '', removes.length ? `REMOVE ${removes.join(', ')}` : ''].filter(Boolean).join(' ');
-    return [version(image, false), { Update: { TableName: target, Key, UpdateExpression: expression, ExpressionAttributeNames: names, ...(set.length ? { ExpressionAttributeValues: { ':v': value! } } : {}) } }];
+    return [
+      version(image, false),
+      { Update: { TableName: target, Key, UpdateExpression: expression, ExpressionAttributeNames: names, ...(set.length ? { ExpressionAttributeValues: { ':v': value! } } : {}) } },
+      revisionBump(versionsTable, target, Key),
+    ];
   };
 
   switch (event.op) {
