@@ -8,7 +8,7 @@
  * position is shipped (docs/cdc.md).
  */
 import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
-import { DeleteStreamCommand, PutRecordsCommand, type PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
+import { DeleteStreamCommand, DescribeStreamSummaryCommand, PutRecordsCommand, type PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import ZongJi, { type AnyBinlogEvent, type DeleteRowsEvent, type QueryEvent, type RotateEvent, type UpdateRowsEvent, type WriteRowsEvent } from '@vlasky/zongji';
@@ -35,19 +35,77 @@ export async function currentBinlogPosition(spec: MigrationSpec): Promise<Binlog
   }
 }
 
+export interface CaptureStart {
+  /** Where this migration's capture started: every change after it must reach the target. */
+  start: BinlogPosition;
+  /** Where this run's capture reads from: the start, or where an earlier run had shipped to. */
+  from: BinlogPosition;
+  /** True when the start was recorded by an earlier run of this migration. */
+  reused: boolean;
+  /** For a resumed run: what it found and what it does about it, in words. */
+  note?: string;
+}
+
+/** Where the capture of an earlier run had shipped to (written while it runs), in the staging folder. */
+const progressKey = (stage: Staging) => `${stage.root}/capture-progress.json`;
+
 /**
  * Where capture starts: recorded once per migration, before any export, in the
- * staging folder (`capture.json`); a resumed run reads it back so it captures
- * from the same place.
+ * staging folder (`capture.json`). A resumed run keeps that start. It goes on
+ * from where the earlier run had shipped to when the stream still holds every
+ * change since the start (the start is younger than the stream's retention and
+ * the stream older than the start); otherwise it ships everything again from
+ * the start, and says so. Either way the source's binlog must still hold the
+ * position it reads from; when it does not, the changes are gone and the
+ * resume is refused with what to do instead.
  */
-export async function captureStart(spec: MigrationSpec, stage: Staging): Promise<{ start: BinlogPosition; reused: boolean }> {
-  const s3 = s3Client(loadConfig().aws);
+export async function captureStart(spec: MigrationSpec, stage: Staging, stream: string): Promise<CaptureStart> {
+  const config = loadConfig();
+  const s3 = s3Client(config.aws);
   const key = `${stage.root}/capture.json`;
-  const recorded = await getJson<{ start: BinlogPosition }>(s3, stage.bucket, key);
-  if (recorded) return { start: recorded.start, reused: true };
-  const start = await currentBinlogPosition(spec);
-  await putJson(s3, stage.bucket, key, { start, recordedAt: new Date().toISOString() });
-  return { start, reused: false };
+  const recorded = await getJson<{ start: BinlogPosition; recordedAt: string }>(s3, stage.bucket, key);
+  if (!recorded) {
+    const start = await currentBinlogPosition(spec);
+    await putJson(s3, stage.bucket, key, { start, recordedAt: new Date().toISOString() });
+    return { start, from: start, reused: false };
+  }
+  const { start } = recorded;
+  const startedAt = Date.parse(recorded.recordedAt);
+  const summary = (await kinesisClient(config.aws).send(new DescribeStreamSummaryCommand({ StreamName: stream }))).StreamDescriptionSummary!;
+  const retentionHours = summary.RetentionPeriodHours ?? 24;
+  const createdAt = summary.StreamCreationTimestamp?.getTime() ?? 0;
+  const ageHours = (Date.now() - startedAt) / 3_600_000;
+  const shipped = await getJson<{ position: BinlogPosition }>(s3, stage.bucket, progressKey(stage));
+  const since = `this migration's capture started at ${formatPosition(start)} on ${recorded.recordedAt}`;
+  let from = start;
+  let note: string;
+  if (ageHours > retentionHours - 0.25) {
+    note = `${since}, ${ageHours.toFixed(1)} h ago; stream ${stream} keeps records ${retentionHours} h, so the oldest changes may be gone from it: capture ships every change again from the start`;
+  } else if (createdAt > startedAt) {
+    note = `${since}, before stream ${stream} was created: the changes shipped before it are gone from the stream, so capture ships every change again from the start`;
+  } else {
+    from = shipped?.position ?? start;
+    note = `${since}; stream ${stream} still holds every change since then (it keeps records ${retentionHours} h), so capture goes on from ${formatPosition(from)}, where the earlier run had shipped to`;
+  }
+  const db = await connectSource(spec);
+  try {
+    const [logs] = (await db.query('SHOW BINARY LOGS')) as unknown as [{ Log_name: string }[]];
+    if (!logs.some((l) => l.Log_name === from.file)) {
+      throw ApplicationFailure.nonRetryable(
+        `${note.replace(/: capture .*$|, so capture .*$/, '')}; but the source's binlog no longer has ${from.file} (it has ${logs[0]?.Log_name ?? 'none'} to ${logs.at(-1)?.Log_name ?? 'none'}; ` +
+          'binlog_expire_logs_seconds purged it), so the changes made since then cannot be read any more and this migration cannot be resumed. ' +
+          `Start it again under a new name (or delete s3://${stage.bucket}/${stage.root}/ and the target table), and raise binlog_expire_logs_seconds above the migration's expected duration`,
+        'CaptureExpired',
+      );
+    }
+  } finally {
+    await db.end();
+  }
+  return { start, from, reused: true, note };
+}
+
+function formatPosition(p: BinlogPosition): string {
+  return `${p.file}:${p.position}`;
 }
 
 /** After a completed run: the stream ferry created for it and the versions table go (spec.capture.cleanup). */
@@ -70,6 +128,8 @@ export async function cleanUpCapture(stream: string | undefined, versionsTable: 
 export interface CaptureRequest {
   stream: string;
   start: BinlogPosition;
+  /** Where to read from when no attempt of this run has a checkpoint yet (default: start). */
+  from?: BinlogPosition;
   /** shardKey: the columns whose values place a change on a shard (default: the primary key). */
   tables: (Pick<SourceTable, 'schema' | 'table' | 'primaryKey'> & { shardKey?: string[] })[];
 }
@@ -108,7 +168,7 @@ export async function captureChanges(spec: MigrationSpec, stage: Staging, reques
   const config = loadConfig();
   const kinesis = kinesisClient(config.aws);
   const s3 = s3Client(config.aws);
-  const checkpoint = (context.info.heartbeatDetails as CaptureCheckpoint | undefined) ?? { position: request.start, events: 0 };
+  const checkpoint = (context.info.heartbeatDetails as CaptureCheckpoint | undefined) ?? { position: request.from ?? request.start, events: 0 };
   const resumedFrom = checkpoint.position;
   const captured = new Map(request.tables.map((t) => [`${t.schema}.${t.table}`, t]));
   const includeSchema: Record<string, string[]> = {};
@@ -229,6 +289,7 @@ export async function captureChanges(spec: MigrationSpec, stage: Staging, reques
   };
 
   let lastBeat = 0;
+  let lastSaved = 0;
   let lastStopCheck = 0;
   let stopAt: BinlogPosition | undefined;
   try {
@@ -274,6 +335,11 @@ export async function captureChanges(spec: MigrationSpec, stage: Staging, reques
         lastBeat = now;
         context.heartbeat({ position: shipped, events: checkpoint.events + events } satisfies CaptureCheckpoint);
       }
+      if (now - lastSaved > 5000) {
+        // For a later run of this migration (ferry resume): heartbeats live only as long as this run.
+        lastSaved = now;
+        await putJson(s3, stage.bucket, progressKey(stage), { position: shipped, at: new Date(now).toISOString() });
+      }
       // Often: during a cutover the freeze lasts until this loop notices the stop position.
       if (now - lastStopCheck > 100) {
         lastStopCheck = now;
@@ -283,6 +349,8 @@ export async function captureChanges(spec: MigrationSpec, stage: Staging, reques
     }
   } finally {
     zongji.stop();
+    // Also when the run fails or is cancelled: a resumed run goes on from here.
+    await putJson(s3, stage.bucket, progressKey(stage), { position: shipped, at: new Date().toISOString() }).catch(() => undefined);
   }
   context.heartbeat({ position: shipped, events: checkpoint.events + events } satisfies CaptureCheckpoint);
   return { start: request.start, end: shipped, events, resumedFrom, largeEvents };

@@ -15,6 +15,7 @@ import {
   defineQuery,
   defineSignal,
   defineUpdate,
+  log,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -117,7 +118,7 @@ export interface MigrationReport {
   durationMs: number;
   rowsPerSecond: number;
   /** With spec.capture: what change capture shipped, from its start position to where the run drained it. */
-  capture?: CaptureResult & { stream: string; startReused: boolean; apply: ApplyResult[]; cutover?: CutoverResult };
+  capture?: CaptureResult & { stream: string; startReused: boolean; resumeNote?: string; apply: ApplyResult[]; cutover?: CutoverResult };
 }
 
 export interface MigrationProgress {
@@ -143,6 +144,8 @@ export interface MigrationProgress {
     stream: string;
     start: BinlogPosition;
     reused: boolean;
+    /** A resumed run: whether capture goes on from the earlier run's position or ships everything again, and why. */
+    resumeNote?: string;
     stopAt?: BinlogPosition;
     /** Per shard: how far apply is behind the stream's tip, and what it applied. The client's progress() fills it in from apply's checkpoints. */
     apply?: { shardId: string; millisBehind: number; applied: number; stale: number }[];
@@ -263,9 +266,10 @@ export async function migrateToDynamo(input: MigrationSpecInput, options: Migrat
 
     // Capture starts before any row is read for the bulk copy: every change after this point reaches the stream.
     if (checked.capture) {
-      const { start, reused } = await captureStart(spec, stage);
-      state.capture = { stream: checked.capture.stream, start, reused };
-      const request = { stream: checked.capture.stream, start, tables: checked.tables.map((t) => ({ schema: t.schema, table: t.table, primaryKey: t.primaryKey, shardKey: shardKeyColumns(t.mapping, t.primaryKey) })) };
+      const { start, from, reused, note } = await captureStart(spec, stage, checked.capture.stream);
+      if (note) log.info(note);
+      state.capture = { stream: checked.capture.stream, start, reused, resumeNote: note };
+      const request = { stream: checked.capture.stream, start, from, tables: checked.tables.map((t) => ({ schema: t.schema, table: t.table, primaryKey: t.primaryKey, shardKey: shardKeyColumns(t.mapping, t.primaryKey) })) };
       capture = captureScope.run(() => captureChanges(spec, stage, request));
       background.push(capture);
       capture.catch((err) => void (failure ??= err));
@@ -396,7 +400,7 @@ export async function migrateToDynamo(input: MigrationSpecInput, options: Migrat
       const applied = await applying;
       drained = true;
       const cut = cutover ? await cutover : undefined;
-      captured = { stream: state.capture.stream, startReused: state.capture.reused, ...shipped, apply: applied, cutover: cut };
+      captured = { stream: state.capture.stream, startReused: state.capture.reused, resumeNote: state.capture.resumeNote, ...shipped, apply: applied, cutover: cut };
       if (spec.capture!.cleanup) await cleanUpCapture(checked.capture!.createdStream ? stream : undefined, checked.capture!.versionsTable);
     }
 

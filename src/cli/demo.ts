@@ -96,11 +96,8 @@ export async function runDemo(options: { rows: number; say: (line: string) => vo
     });
     printReport(report, say);
     const capture = report.capture;
-    if (capture) {
-      const applied = capture.apply.reduce((n, a) => n + a.applied, 0);
-      const stale = capture.apply.reduce((n, a) => n + a.stale, 0);
-      say(`demo: change capture shipped ${capture.events.toLocaleString('en')} changes to ${capture.stream}; apply wrote ${applied.toLocaleString('en')} and dropped ${stale.toLocaleString('en')} stale ones`);
-      if (capture.cutover) say(`demo: cutover: writes were frozen for ${capture.cutover.freezeMs} ms; ${spec.name} now routes to ${await ferry.resolveBackend(spec.name)}`);
+    if (capture?.cutover) {
+      say(`demo: cutover: writes were frozen for ${capture.cutover.freezeMs} ms; ${spec.name} now routes to ${await ferry.resolveBackend(spec.name)}`);
     }
     say(`demo: Web UI: ${workflowUrl(config.temporal.uiUrl, config.temporal.namespace, spec.name)}`);
     return report;

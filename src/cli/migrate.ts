@@ -35,10 +35,17 @@ export async function watch(migration: MigrationHandle, say: (line: string) => v
   let done = false;
   const tty = process.stdout.isTTY;
   let lastPrinted = 0;
+  let noted = false;
   const draw = async () => {
     while (!done) {
       try {
-        const line = progressLine(await migration.progress(), Date.now() - started);
+        const progress = await migration.progress();
+        if (progress.capture?.resumeNote && !noted) {
+          noted = true;
+          if (tty) process.stdout.write('\r\x1b[2K');
+          say(`migrate: ${progress.capture.resumeNote}`);
+        }
+        const line = progressLine(progress, Date.now() - started);
         if (tty) process.stdout.write(`\r\x1b[2K${line}`);
         else if (Date.now() - lastPrinted > 5000) {
           say(`migrate: ${line}`);
@@ -69,6 +76,14 @@ export function printReport(report: MigrationReport, say: (line: string) => void
   }
   const reused = report.partitions.filter((p) => p.reused).length;
   const resumed = report.partitions.filter((p) => p.loadResumedFrom > 0).length;
+  const capture = report.capture;
+  if (capture) {
+    say(
+      `report: capture: ${capture.events} changes shipped to ${capture.stream} from ${capture.resumedFrom.file}:${capture.resumedFrom.position} to ${capture.end.file}:${capture.end.position}` +
+        `${capture.resumeNote ? ` (${capture.resumeNote})` : ''}; applied ${capture.apply.reduce((n, a) => n + a.applied, 0)}, dropped as stale ${capture.apply.reduce((n, a) => n + a.stale, 0)}` +
+        `${capture.cutover ? `; cutover froze writes for ${capture.cutover.freezeMs} ms` : ''}`,
+    );
+  }
   say(`report: ${report.rows} rows, ${report.items} items in ${(report.durationMs / 1000).toFixed(1)} s (${report.rowsPerSecond} rows/s end to end); ${reused} partitions reused from an earlier run, ${resumed} loads resumed from a checkpoint`);
 }
 

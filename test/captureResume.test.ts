@@ -1,0 +1,150 @@
+/**
+ * Resuming a migration with change capture (`ferry resume`): the new run keeps
+ * the original start position; it goes on from where the failed run had
+ * shipped to when the stream still holds every change since the start, ships
+ * everything again when the stream may have lost some (the start is older
+ * than the stream's retention), and refuses, naming the file and what to do,
+ * when the source's binlog no longer holds the position. Time passing and a
+ * purged binlog are simulated by rewriting the start record in staging.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { s3Client } from '../src/aws.js';
+import type { BinlogPosition } from '../src/capture/events.js';
+import { FerryClient, type MigrationSpecInput } from '../src/client.js';
+import { loadConfig } from '../src/config.js';
+import { connectMysql } from '../src/mysql.js';
+import { getJson, putJson } from '../src/s3.js';
+import { runFerry, startWorkerProcess, stopProcess, uniqueName } from './helpers.js';
+import { scanAll } from './purchase.js';
+
+const config = loadConfig();
+const s3 = s3Client(config.aws);
+const database = `capres_${uniqueName('t').replace(/-/g, '_')}`;
+const taskQueue = uniqueName('capture-resume');
+const specDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-capres-'));
+const ROWS = 2_000;
+const BAD_ID = 1_900;
+const TOO_MANY_DIGITS = '1'.repeat(39);
+let worker: ChildProcess;
+let ferry: FerryClient;
+
+before(async () => {
+  const db = await connectMysql(config.mysqlUrl);
+  try {
+    await db.query(`CREATE DATABASE \`${database}\``);
+    await db.query(`CREATE TABLE \`${database}\`.ledger (id INT PRIMARY KEY, amount DECIMAL(65,0) NOT NULL, note VARCHAR(40))`);
+    await db.query(`INSERT INTO \`${database}\`.ledger SELECT seq, seq, CONCAT('n', seq) FROM seq_1_to_${ROWS}`);
+    // A value DynamoDB cannot hold, in the last partition: the first runs fail there.
+    await db.query(`UPDATE \`${database}\`.ledger SET amount = ${TOO_MANY_DIGITS} WHERE id = ${BAD_ID}`);
+  } finally {
+    await db.end();
+  }
+  worker = await startWorkerProcess(taskQueue);
+  ferry = await FerryClient.connect({ ...config, temporal: { ...config.temporal, taskQueue } });
+});
+
+after(async () => {
+  await ferry?.close();
+  if (worker) await stopProcess(worker);
+  const db = await connectMysql(config.mysqlUrl);
+  await db.query(`DROP DATABASE IF EXISTS \`${database}\``);
+  await db.end();
+  fs.rmSync(specDir, { recursive: true, force: true });
+});
+
+/** `ferry ARGS` against this file's worker, the way an operator runs it. */
+function ferryCli(args: string[]) {
+  return runFerry([...args, '--no-embedded-worker'], { FERRY_TASK_QUEUE: taskQueue });
+}
+
+async function sql(statement: string): Promise<void> {
+  const db = await connectMysql(config.mysqlUrl);
+  await db.query(statement);
+  await db.end();
+}
+
+test('ferry resume of a capture run goes on from where it had shipped while the stream holds every change, ships everything again when it may not, and refuses when the binlog lost the position', async () => {
+  const name = uniqueName('capres');
+  const target = uniqueName('ledger');
+  const locator = { 'schema-name': database, 'table-name': 'ledger' };
+  const spec: MigrationSpecInput = {
+    name,
+    source: { database },
+    mapping: {
+      rules: [
+        { 'rule-type': 'selection', 'rule-id': '1', 'rule-name': '1', 'object-locator': locator, 'rule-action': 'include' },
+        { 'rule-type': 'object-mapping', 'rule-id': '2', 'rule-name': '2', 'rule-action': 'map-record-to-record', 'object-locator': locator, 'target-table-name': target, 'mapping-parameters': { 'partition-key-name': 'id' } },
+      ],
+    },
+    target: { create: true },
+    bulk: { partitions: 4, concurrency: 1 },
+    writeBudget: { itemsPerSecond: 250 },
+    errors: { policy: 'fail' },
+    capture: { createStream: true, shards: 1, cutover: 'none' },
+  };
+  const file = path.join(specDir, `${name}.json`);
+  fs.writeFileSync(file, JSON.stringify(spec));
+  const t = `\`${database}\`.ledger`;
+
+  // Run 1: changes made while it copies are captured; then it fails on the bad row.
+  const run1 = ferryCli(['migrate', file]);
+  const migration = ferry.getMigration(name);
+  for (let i = 0; (await migration.progress().catch(() => undefined))?.phase !== 'bulk'; i++) {
+    assert.ok(i < 600, 'the first run never reached the bulk copy');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await sql(`UPDATE ${t} SET note = 'run 1' WHERE id <= 50`);
+  await sql(`DELETE FROM ${t} WHERE id BETWEEN 51 AND 60 OR id BETWEEN 1950 AND 1960`);
+  await sql(`INSERT INTO ${t} VALUES (5001, 1, 'new in run 1'), (5002, 2, 'new in run 1')`);
+  const failed = await run1;
+  assert.equal(failed.code, 1, failed.stdout + failed.stderr);
+  assert.match(failed.stderr, new RegExp(`${database}\\.ledger row \\(id=${BAD_ID}\\)`));
+
+  const startKey = `ferry/${name}/capture.json`;
+  const progressKey = `ferry/${name}/capture-progress.json`;
+  const recorded = (await getJson<{ start: BinlogPosition; recordedAt: string }>(s3, config.stagingBucket, startKey))!;
+  const shipped1 = (await getJson<{ position: BinlogPosition }>(s3, config.stagingBucket, progressKey))!.position;
+  assert.ok(shipped1.file > recorded.start.file || shipped1.position > recorded.start.position, 'the failed run had shipped past its start');
+  await sql(`UPDATE ${t} SET note = 'between runs' WHERE id BETWEEN 61 AND 80`);
+
+  // As if 30 hours had passed: the stream (24 h retention) may have lost the first changes, so capture ships them all again.
+  await putJson(s3, config.stagingBucket, startKey, { ...recorded, recordedAt: new Date(Date.now() - 30 * 3_600_000).toISOString() });
+  const run2 = await ferryCli(['resume', name]);
+  assert.equal(run2.code, 1, run2.stdout + run2.stderr);
+  assert.match(
+    run2.stdout,
+    new RegExp(`capture started at ${recorded.start.file}:${recorded.start.position} on .*, 30\\.0 h ago; stream \\S+ keeps records 24 h, so the oldest changes may be gone from it: capture ships every change again from the start`),
+  );
+  assert.match(run2.stderr, new RegExp(`row \\(id=${BAD_ID}\\)`), 'the bad row still fails the run');
+
+  // As if the binlog had been purged: the position cannot be read any more, and the resume is refused before anything runs.
+  await putJson(s3, config.stagingBucket, startKey, { ...recorded, start: { file: 'purged-bin.000001', position: 4 }, recordedAt: new Date(Date.now() - 30 * 3_600_000).toISOString() });
+  const run3 = await ferryCli(['resume', name]);
+  assert.equal(run3.code, 1, run3.stdout + run3.stderr);
+  assert.match(run3.stderr, /the source's binlog no longer has purged-bin\.000001 \(it has \S+ to \S+; binlog_expire_logs_seconds purged it\), so the changes made since then cannot be read any more and this migration cannot be resumed\. Start it again under a new name/);
+
+  // The real start back, the bad row fixed: capture goes on from where the last run had shipped to.
+  await putJson(s3, config.stagingBucket, startKey, recorded);
+  await sql(`UPDATE ${t} SET amount = 7 WHERE id = ${BAD_ID}`);
+  await sql(`UPDATE ${t} SET id = id + 10000 WHERE id = 90`);
+  const shipped = (await getJson<{ position: BinlogPosition }>(s3, config.stagingBucket, progressKey))!.position;
+  const run4 = await ferryCli(['resume', name]);
+  assert.equal(run4.code, 0, run4.stdout + run4.stderr);
+  assert.match(run4.stdout, new RegExp(`still holds every change since then \\(it keeps records 24 h\\), so capture goes on from ${shipped.file}:${shipped.position}, where the earlier run had shipped to`));
+  assert.match(run4.stdout, new RegExp(`report: capture: \\d+ changes shipped to \\S+ from ${shipped.file}:${shipped.position} to `));
+
+  const db = await connectMysql(config.mysqlUrl);
+  const [rows] = await db.query(`SELECT id, amount, note FROM ${t}`);
+  await db.end();
+  const want = new Map((rows as { id: number; amount: string; note: string | null }[]).map((r) => [String(r.id), `${r.amount} ${r.note}`]));
+  const have = new Map((await scanAll(target)).map((i) => [i.id!.N!, `${i.amount!.N} ${i.note?.S ?? null}`]));
+  const wrong = [...new Set([...want.keys(), ...have.keys()])].filter((id) => want.get(id) !== have.get(id)).map((id) => `id ${id}: target ${have.get(id)}, source ${want.get(id)}`);
+  assert.deepEqual(wrong.slice(0, 10), [], `${wrong.length} rows differ`);
+  assert.equal(have.get('5001'), '1 new in run 1');
+  assert.ok(!have.has('55') && !have.has('1955') && !have.has('90') && have.has('10090'));
+});
