@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BoundaryPicker, MAX_PARTITIONS_PER_MIGRATION, partitionLimitProblem, rangePredicate, type KeyTuple } from '../src/bulk/partitionPlan.js';
+import mysql from 'mysql2';
+import { BoundaryPicker, MAX_PARTITIONS_PER_MIGRATION, partitionLimitProblem, rangePredicate, sqlLiteral, type KeyTuple } from '../src/bulk/partitionPlan.js';
 
 function plan(keys: KeyTuple[], partitions: number) {
   const picker = new BoundaryPicker(keys.length, partitions);
@@ -42,6 +43,23 @@ test('range predicates spell out tuple comparison; integers inline, other values
   assert.equal(sql, '(`a` > 5 OR (`a` = 5 AND `b` > ?)) AND (`a` < 9223372036854775807 OR (`a` = 9223372036854775807 AND `b` <= ?))');
   assert.deepEqual(params, ['x', 'y']);
   assert.throws(() => rangePredicate({ ...range, after: ['1 OR 1=1', 'x'] }, new Set(['a'])), /is not an integer/);
+});
+
+test('a bound inlined as a literal is spelled exactly as the mysql2 driver spells the parameter it replaces', () => {
+  assert.equal(sqlLiteral("o'brien \\ \n"), "'o\\'brien \\\\ \\n'");
+  assert.equal(sqlLiteral('NUL\0 ^Z\x1a \b\t\r "'), `'NUL\\0 ^Z\\Z \\b\\t\\r \\"'`);
+  assert.equal(sqlLiteral(Buffer.from([0, 39, 92, 255])), "X'00275cff'");
+  assert.equal(sqlLiteral(-12.5), '-12.5');
+  assert.throws(() => sqlLiteral(Number.NaN), /not a finite number/);
+  const values: (string | number | Buffer)[] = ['', 'plain', '日本語 🚀', "'; DROP TABLE t; --", '\\\'', '?', '\u0000\u0008\u0009\u000a\u000d\u001a\u0022\u0027\u005c', 1e21, 0.1, Buffer.alloc(0), Buffer.from('ab\'\\')];
+  for (let code = 0; code < 128; code++) values.push(`a${String.fromCharCode(code)}b`);
+  for (const value of values) assert.equal(sqlLiteral(value), mysql.format('?', [value]), JSON.stringify(value));
+
+  const range = { table: 't', index: 1, columns: ['a', 'b', 'c'], after: [5, "x'y", { $b64: 'AP8=' }], upTo: ['9', 'z\\', { $b64: '' }], plannedRows: 0 };
+  const bound = rangePredicate(range, new Set(['a']));
+  const inline = rangePredicate(range, new Set(['a']), { inline: true });
+  assert.deepEqual(inline.params, []);
+  assert.equal(inline.sql, mysql.format(bound.sql, bound.params as (string | Buffer)[]), 'the statement the driver sends, byte for byte');
 });
 
 test('a plan larger than one run can track is refused with the partitionRows that fits', () => {

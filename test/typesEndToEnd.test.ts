@@ -3,7 +3,9 @@
  * every family, at its extremes, exported, staged as Parquet, transformed and
  * loaded by a worker process; each DynamoDB item is compared with one written
  * out by hand here from docs/type-mapping.md, not computed by ferry's code.
- * A value DynamoDB cannot hold is a dead letter, not a failed batch.
+ * A value DynamoDB cannot hold is a dead letter, not a failed batch. Both of
+ * export's readers run it, each forced on its own worker (FERRY_EXPORT): the
+ * MariaDB command-line client, the default, and the mysql2 driver.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,9 +19,10 @@ import { startWorkerProcess, stopProcess, uniqueName } from './helpers.js';
 
 const config = loadConfig();
 const database = `types_${uniqueName('t').replace(/-/g, '_')}`;
-const taskQueue = uniqueName('types');
-let worker: ChildProcess;
-let ferry: FerryClient;
+const READERS = ['client', 'driver'] as const;
+type Reader = (typeof READERS)[number];
+const workers: ChildProcess[] = [];
+const clients = new Map<Reader, FerryClient>();
 
 const COLUMNS = `
   id INT PRIMARY KEY,
@@ -63,13 +66,18 @@ before(async () => {
   } finally {
     await db.end();
   }
-  worker = await startWorkerProcess(taskQueue);
-  ferry = await FerryClient.connect({ ...config, temporal: { ...config.temporal, taskQueue } });
+  await Promise.all(
+    READERS.map(async (reader) => {
+      const taskQueue = uniqueName(`types-${reader}`);
+      workers.push(await startWorkerProcess(taskQueue, { FERRY_EXPORT: reader }));
+      clients.set(reader, await FerryClient.connect({ ...config, temporal: { ...config.temporal, taskQueue } }));
+    }),
+  );
 });
 
 after(async () => {
-  await ferry?.close();
-  if (worker) await stopProcess(worker);
+  for (const client of clients.values()) await client.close();
+  await Promise.all(workers.map((worker) => stopProcess(worker)));
   const db = await connectMysql(config.mysqlUrl);
   await db.query(`DROP DATABASE IF EXISTS \`${database}\``);
   await db.end();
@@ -124,10 +132,10 @@ function canonical(value: unknown): unknown {
   return value;
 }
 
-test('every MySQL type family arrives in DynamoDB as docs/type-mapping.md says, extremes included', async () => {
-  const target = uniqueName('everything');
+async function migrateEverything(reader: Reader): Promise<void> {
+  const target = uniqueName(`everything-${reader}`);
   const locator = { 'schema-name': database, 'table-name': 'everything' };
-  const migration = await ferry.startMigration({
+  const migration = await clients.get(reader)!.startMigration({
     name: uniqueName('types'),
     source: { database },
     mapping: {
@@ -148,6 +156,10 @@ test('every MySQL type family arrives in DynamoDB as docs/type-mapping.md says, 
   assert.equal(Items.length, 2);
   for (const item of Items) {
     const id = item.id!.N!;
-    assert.deepEqual(canonical(item), canonical(EXPECTED[id]), `item ${id}`);
+    assert.deepEqual(canonical(item), canonical(EXPECTED[id]), `${reader} export, item ${id}`);
   }
+}
+
+test('every MySQL type family arrives in DynamoDB as docs/type-mapping.md says, extremes included, with either export reader', async () => {
+  await Promise.all(READERS.map(migrateEverything));
 });

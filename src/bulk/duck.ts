@@ -96,6 +96,11 @@ export function fromDuckValue(value: DuckDBValue): StagedValue {
   return String(value);
 }
 
+/** COPY's options for a staged rows file. */
+export function copyFormat(format: 'parquet' | 'csv'): string {
+  return format === 'csv' ? 'FORMAT csv, HEADER true' : 'FORMAT parquet, COMPRESSION zstd';
+}
+
 /** SQL string literal for file paths handed to read_parquet/COPY. */
 export function sqlString(text: string): string {
   return `'${text.replace(/'/g, "''")}'`;

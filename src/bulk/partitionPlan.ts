@@ -88,13 +88,40 @@ export class BoundaryPicker {
 
 const quoteIdent = (name: string) => `\`${name.replace(/`/g, '``')}\``;
 
-/** Integers are inlined (validated) so MySQL compares them as integers, not as doubles. */
-function literal(part: KeyPart, integer: boolean, params: unknown[]): string {
+const ESCAPES: Record<string, string> = { '\0': '\\0', '\b': '\\b', '\t': '\\t', '\n': '\\n', '\r': '\\r', '\x1a': '\\Z', '"': '\\"', "'": "\\'", '\\': '\\\\' };
+
+/**
+ * The SQL literal for a bound value, spelled exactly as the mysql2 driver
+ * spells a `?` parameter of `query()`: mysql2 does not bind server-side there,
+ * it writes the value into the statement text (sql-escaper). Strings become
+ * '…' with backslash escapes, bytes X'…', numbers their digits. So a
+ * statement with these literals inlined is, byte for byte, the statement the
+ * driver sends: in a session with the driver's character set and collation
+ * (utf8mb4, utf8mb4_unicode_ci) the server compares it with the column in the
+ * same way — a string literal is coercible, the column's own collation
+ * decides, case-insensitive or not; a binary bound is a binary string in
+ * both.
+ */
+export function sqlLiteral(value: string | number | Uint8Array): string {
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new Error(`partition bound ${value} is not a finite number`);
+    return String(value);
+  }
+  if (typeof value === 'string') return `'${value.replace(/[\0\b\t\n\r\x1a"'\\]/g, (c) => ESCAPES[c]!)}'`;
+  return `X'${Buffer.from(value).toString('hex')}'`;
+}
+
+/**
+ * Integers are inlined (validated) so MySQL compares them as integers, not as
+ * doubles; other values become parameters, or with `params` null literals.
+ */
+function literal(part: KeyPart, integer: boolean, params: unknown[] | null): string {
   if (integer) {
     const text = String(part);
     if (!/^-?\d+$/.test(text)) throw new Error(`partition bound ${text} is not an integer`);
     return text;
   }
+  if (params === null) return sqlLiteral(fromKeyPart(part));
   params.push(fromKeyPart(part));
   return '?';
 }
@@ -103,7 +130,7 @@ function literal(part: KeyPart, integer: boolean, params: unknown[]): string {
  * `(a, b) > (x, y)` spelled out as `a > x OR (a = x AND b > y)`, a form
  * MariaDB's range optimizer turns into index ranges.
  */
-function tupleCompare(columns: string[], key: KeyTuple, strict: '>' | '<', inclusive: boolean, integerColumns: Set<string>, params: unknown[]): string {
+function tupleCompare(columns: string[], key: KeyTuple, strict: '>' | '<', inclusive: boolean, integerColumns: Set<string>, params: unknown[] | null): string {
   const terms: string[] = [];
   for (let i = 0; i < columns.length; i++) {
     const last = i === columns.length - 1;
@@ -115,12 +142,17 @@ function tupleCompare(columns: string[], key: KeyTuple, strict: '>' | '<', inclu
   return `(${terms.join(' OR ')})`;
 }
 
-/** The WHERE clause (and its parameters) that selects exactly one partition's rows. */
-export function rangePredicate(range: PartitionRange, integerColumns: Set<string>): { sql: string; params: unknown[] } {
+/**
+ * The WHERE clause (and its parameters) that selects exactly one partition's
+ * rows. With `inline`, no parameters: every bound is a literal (sqlLiteral),
+ * for clients that take no parameters, such as the mariadb command line.
+ */
+export function rangePredicate(range: PartitionRange, integerColumns: Set<string>, options: { inline?: boolean } = {}): { sql: string; params: unknown[] } {
   const params: unknown[] = [];
+  const collect = options.inline ? null : params;
   const clauses: string[] = [];
-  if (range.after) clauses.push(tupleCompare(range.columns, range.after, '>', false, integerColumns, params));
-  if (range.upTo) clauses.push(tupleCompare(range.columns, range.upTo, '<', true, integerColumns, params));
+  if (range.after) clauses.push(tupleCompare(range.columns, range.after, '>', false, integerColumns, collect));
+  if (range.upTo) clauses.push(tupleCompare(range.columns, range.upTo, '<', true, integerColumns, collect));
   return { sql: clauses.length ? clauses.join(' AND ') : 'TRUE', params };
 }
 

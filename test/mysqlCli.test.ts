@@ -1,0 +1,26 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cliConnection, CliUnavailable } from '../src/mysqlCli.js';
+
+test('the command-line client connects where the driver would, with the password only in its environment', () => {
+  const tcp = cliConnection('mysql://app%40eu:p%40ss%3Aw0rd@db.example.com:3307/shop%2D1');
+  assert.ok(tcp.args.includes('--protocol=TCP') && tcp.args.includes('--host=db.example.com') && tcp.args.includes('--port=3307'));
+  assert.ok(tcp.args.includes('--user=app@eu') && tcp.args.includes('--database=shop-1'));
+  assert.equal(tcp.env.MYSQL_PWD, 'p@ss:w0rd');
+  assert.ok(!tcp.args.some((a) => a.includes('p@ss')), 'no password on the command line');
+  assert.equal(tcp.args[0], '--no-defaults', 'no option file can add to or override the URL');
+
+  const defaults = cliConnection('mysql://root@[::1]/');
+  assert.ok(defaults.args.includes('--host=::1') && defaults.args.includes('--port=3306'));
+  assert.equal(defaults.env.MYSQL_PWD, undefined);
+  assert.ok(!defaults.args.some((a) => a.startsWith('--database')));
+
+  const socket = cliConnection('mysql://app:pw@localhost/shop?socketPath=%2Frun%2Fmysqld%2Fmysqld.sock');
+  assert.ok(socket.args.includes('--protocol=SOCKET') && socket.args.includes('--socket=/run/mysqld/mysqld.sock'));
+  assert.ok(!socket.args.some((a) => a.startsWith('--host')));
+});
+
+test('a source URL with driver options the client does not reproduce (TLS, charset) keeps export on the driver', () => {
+  assert.throws(() => cliConnection('mysql://app:pw@db/shop?ssl=%7B%22rejectUnauthorized%22%3Atrue%7D'), (err: unknown) => err instanceof CliUnavailable && /"ssl"/.test(err.message));
+  assert.throws(() => cliConnection('mysql://app:pw@db/shop?charset=latin1'), CliUnavailable);
+});
