@@ -209,7 +209,6 @@ const kinesis: Part = {
   async prepare(ctx) {
     const require = createRequire(import.meta.url);
     const main = require.resolve('kinesis-local/main.js');
-    const { dir } = serviceFiles(ctx.config.stackDir, 'kinesis');
     return {
       name: 'kinesis',
       ports: [
@@ -224,8 +223,11 @@ const kinesis: Part = {
         KINESIS_MOCK_CERT_PATH: path.join(path.dirname(main), 'server.json'),
         FERRY_BIND_HOST: LOOPBACK,
         AWS_REGION: ctx.config.aws.region,
-        SHOULD_PERSIST_DATA: 'true',
-        PERSIST_PATH: dir,
+        // In memory, like DynamoDB Local. Persisting writes the whole state as JSON every 5 s, which grows
+        // with every record kept (24 h retention) until PutRecords takes seconds: measured 100 records in
+        // 8.4 s after a day of tests, 53 ms on a fresh start. A migration resumed after a restart finds its
+        // stream recreated and captures again from its recorded start (docs/cdc.md, "Resume").
+        SHOULD_PERSIST_DATA: 'false',
         LOG_LEVEL: 'WARN',
       },
       healthy: () => kinesis.healthy(ctx),
