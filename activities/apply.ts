@@ -14,8 +14,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { dynamoClient, kinesisClient, s3Client } from '../src/aws.js';
 import type { SourceTable, Staging } from '../src/bulk/model.js';
 import { applyPlan, revisionKey } from '../src/capture/applyPlan.js';
-import { inLanes } from '../src/capture/lanes.js';
-import type { ChangeEvent } from '../src/capture/events.js';
+import { MAX_TRANSACTION_ITEMS, packRound, type KeyNames, type Step } from '../src/capture/applyBatch.js';
+import { isEndMarker, type ChangeEvent } from '../src/capture/events.js';
 import { loadConfig } from '../src/config.js';
 import { ConversionError } from '../src/mapping/types.js';
 import { getJson } from '../src/s3.js';
@@ -63,6 +63,7 @@ export async function applyChanges(spec: MigrationSpec, stage: Staging, request:
   const s3 = s3Client(config.aws);
   const state: ApplyCheckpoint = (context.info.heartbeatDetails as ApplyCheckpoint | undefined) ?? { applied: 0, stale: 0, deadLetters: 0, retried: 0, millisBehind: 0 };
   const sources = new Map(request.tables.map((t) => [`${t.schema}.${t.table}`, t]));
+  const keyNames: KeyNames = new Map([[request.versionsTable, ['k']], ...request.tables.map((t) => [t.mapping.targetTable, [t.mapping.partitionKey, ...(t.mapping.sortKey ? [t.mapping.sortKey] : [])]] as [string, string[]])]);
 
   let iterator = (
     await kinesis.send(
@@ -74,9 +75,10 @@ export async function applyChanges(spec: MigrationSpec, stage: Staging, request:
     )
   ).ShardIterator;
 
-  const apply = async (event: ChangeEvent) => {
+  /** One event's transactions as steps, or nothing when the event is for no migrated table or is a dead letter. */
+  const stepsOf = async (event: ChangeEvent): Promise<Step<StepTag>[]> => {
     const source = sources.get(event.table);
-    if (!source) return;
+    if (!source) return [];
     let plan;
     try {
       plan = applyPlan(event, source, request.versionsTable, spec.conversion);
@@ -86,27 +88,68 @@ export async function applyChanges(spec: MigrationSpec, stage: Staging, request:
       if (spec.errors.policy === 'fail') throw ApplicationFailure.nonRetryable(`${where}: ${err.message}`, 'BadRecord');
       await s3.send(new PutObjectCommand({ Bucket: stage.bucket, Key: `${stage.root}/apply/dead-letters/${event.version}.json`, Body: JSON.stringify({ ...event, reason: err.message }) }));
       state.deadLetters++;
-      return;
+      return [];
     }
-    for (const TransactItems of plan.transactions) {
-      for (let attempt = 0; ; attempt++) {
+    const last = plan.transactions.length - 1;
+    return plan.transactions.map((items, i) => ({ items, tag: { targetTable: source.mapping.targetTable, maybeEmpty: i === last ? plan.maybeEmpty : [], where: event.version } }));
+  };
+
+  /**
+   * Applies the lanes' steps, in order within each lane, in rounds of packed
+   * calls (src/capture/applyBatch.ts). A stale step (its version check failed:
+   * an equal or newer change is already applied) is dropped; a step refused
+   * for another reason is tried again alone, and fails the activity if it is
+   * refused alone too.
+   */
+  const applyLanes = async (lanes: Step<StepTag>[][]) => {
+    const alone = new Set<number>();
+    for (let attempt = 0; lanes.some((l) => l.length); ) {
+      const calls = packRound(lanes, keyNames, MAX_TRANSACTION_ITEMS, alone);
+      let again = false;
+      const finish = async (lane: number, outcome: 'applied' | 'stale') => {
+        const step = lanes[lane]!.shift()!;
+        alone.delete(lane);
+        state[outcome]++;
+        for (const Key of step.tag.maybeEmpty) await deleteIfEmpty(step.tag.targetTable, Key);
+      };
+      await inParallel(calls, CALLS_IN_FLIGHT, async (call) => {
+        const TransactItems = call.flatMap((lane) => lanes[lane]![0]!.items);
         try {
           await dynamo.send(new TransactWriteItemsCommand({ TransactItems }));
-          state.applied++;
-          break;
+          for (const lane of call) await finish(lane, 'applied');
         } catch (err) {
-          if (err instanceof TransactionCanceledException && err.CancellationReasons?.some((r) => r.Code === 'ConditionalCheckFailed')) {
-            state.stale++; // an equal or newer version is already applied
-            break;
+          if (err instanceof TransactionCanceledException && err.CancellationReasons) {
+            // Steps cancelled only because another step of the call failed go again at once; a conflict or throttling waits.
+            if (err.CancellationReasons.some((r) => r.Code && r.Code !== 'None' && PASSING.has(r.Code))) again = true;
+            let offset = 0;
+            for (const lane of call) {
+              const step = lanes[lane]![0]!;
+              const reasons = err.CancellationReasons.slice(offset, offset + step.items.length);
+              offset += step.items.length;
+              if (reasons.some((r) => r.Code === 'ConditionalCheckFailed')) await finish(lane, 'stale');
+              else if (reasons.some((r) => r.Code && !PASSING.has(r.Code))) {
+                const reason = reasons.find((r) => r.Code && !PASSING.has(r.Code))!;
+                if (call.length === 1) throw ApplicationFailure.nonRetryable(`DynamoDB refused change ${step.tag.where} to ${step.tag.targetTable}: ${reason.Code}: ${reason.Message ?? ''}`, 'WriteRefused');
+                alone.add(lane);
+              }
+            }
+            return;
           }
-          const retryable = err instanceof TransactionCanceledException || ['ProvisionedThroughputExceededException', 'ThrottlingException', 'TransactionConflictException'].includes((err as Error).name);
-          if (!retryable || attempt > 20) throw err;
-          state.retried++;
-          await sleep(Math.random() * Math.min(2000, 25 * 2 ** attempt));
+          if (RETRYABLE.has((err as Error).name)) {
+            again = true;
+            return;
+          }
+          if (call.length === 1) throw err;
+          for (const lane of call) alone.add(lane); // find which step DynamoDB refuses
         }
+      });
+      if (again) {
+        state.retried++;
+        await sleep(Math.random() * Math.min(2000, 25 * 2 ** Math.min(attempt++, 10)));
+      } else {
+        attempt = 0;
       }
     }
-    for (const Key of plan.maybeEmpty) await deleteIfEmpty(source.mapping.targetTable, Key);
   };
 
   /**
@@ -144,23 +187,50 @@ export async function applyChanges(spec: MigrationSpec, stage: Staging, request:
 
   // On a clock, not per page: a page that takes long to apply (throttling, conflicts) must not look like a dead worker.
   const beating = setInterval(() => context.heartbeat({ ...state, shardId: request.shardId }), 1000);
+  const runId = context.info.workflowExecution?.runId;
+  let lastAsked = 0;
   try {
     while (iterator) {
       if (context.cancellationSignal.aborted) throw context.cancellationSignal.reason;
       const page = await kinesis.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 1000 }));
       // Records with the same partition key (the same row, or the same item under grouping) are applied in
-      // order; different ones in parallel. The checkpoint moves only once the whole page is applied.
+      // order; different ones together, packed into few calls. The checkpoint moves only once the whole page is applied.
       const records = page.Records ?? [];
-      await inLanes(records, (record) => record.PartitionKey ?? '', APPLY_LANES, async (record) => {
+      const lanes: Step<StepTag>[][] = [];
+      const laneOf = new Map<string, number>();
+      let ended = false;
+      for (const record of records) {
         let event = JSON.parse(Buffer.from(record.Data!).toString('utf8')) as ChangeEvent & { s3?: string };
+        if (isEndMarker(event)) {
+          if (event.runId === runId) {
+            ended = true; // everything capture shipped to this shard is before it
+            break;
+          }
+          continue; // another run's
+        }
         if (event.s3) event = (await getJson<ChangeEvent>(s3, stage.bucket, event.s3))!;
-        await apply(event);
-      });
+        const steps = await stepsOf(event);
+        if (!steps.length) continue;
+        const key = record.PartitionKey ?? '';
+        let lane = laneOf.get(key);
+        if (lane === undefined) {
+          lane = lanes.push([]) - 1;
+          laneOf.set(key, lane);
+        }
+        lanes[lane]!.push(...steps);
+      }
+      await applyLanes(lanes);
       if (records.length) state.sequence = records[records.length - 1]!.SequenceNumber;
       state.millisBehind = page.MillisBehindLatest ?? 0;
       iterator = page.NextShardIterator;
+      if (ended) break;
       if (!page.Records?.length && state.millisBehind === 0) {
-        if (await captureComplete(context)) break;
+        // Capture's end marker is what ends a reader; asking the workflow is the fallback (a run whose capture ended
+        // before a marker could be shipped), and costs a workflow task, so not often.
+        if (Date.now() - lastAsked > 1000) {
+          lastAsked = Date.now();
+          if (await captureComplete(context)) break;
+        }
         await sleep(50); // short: the cutover freeze waits on this idle loop
       }
     }
@@ -171,8 +241,33 @@ export async function applyChanges(spec: MigrationSpec, stage: Staging, request:
   return { shardId: request.shardId, ...state };
 }
 
-/** How many partition keys one shard's reader applies at once. */
-const APPLY_LANES = 32;
+/** What apply keeps with each step: where it writes, the items to delete if emptied, the change's version. */
+interface StepTag {
+  targetTable: string;
+  maybeEmpty: Record<string, AttributeValue>[];
+  where: string;
+}
+
+/** Calls one shard's reader has in flight at once. */
+const CALLS_IN_FLIGHT = 8;
+/** Cancellation reasons that say nothing against the item: it was not the cause, or a retry will do. */
+const PASSING = new Set(['None', 'TransactionConflict', 'ThrottlingError', 'ProvisionedThroughputExceeded', 'RequestLimitExceeded']);
+const RETRYABLE = new Set(['ProvisionedThroughputExceededException', 'ThrottlingException', 'TransactionConflictException', 'RequestLimitExceeded', 'InternalServerError']);
+
+/** Runs `work` on every element, at most `limit` at once; rejects with the first failure once all have settled. */
+async function inParallel<T>(elements: T[], limit: number, work: (element: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const failures: unknown[] = [];
+  await Promise.all(
+    Array.from({ length: Math.min(limit, elements.length) }, async () => {
+      while (next < elements.length) {
+        const element = elements[next++]!;
+        await work(element).catch((err: unknown) => void failures.push(err));
+      }
+    }),
+  );
+  if (failures.length) throw failures[0];
+}
 
 async function captureComplete(context: Context): Promise<boolean> {
   const execution = context.info.workflowExecution;

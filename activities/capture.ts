@@ -8,14 +8,14 @@
  * position is shipped (docs/cdc.md).
  */
 import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
-import { DeleteStreamCommand, DescribeStreamSummaryCommand, PutRecordsCommand, type PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
+import { DeleteStreamCommand, DescribeStreamSummaryCommand, ListShardsCommand, PutRecordsCommand, type PutRecordsRequestEntry, type Shard } from '@aws-sdk/client-kinesis';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import ZongJi, { type AnyBinlogEvent, type DeleteRowsEvent, type QueryEvent, type RotateEvent, type UpdateRowsEvent, type WriteRowsEvent } from '@vlasky/zongji';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { dynamoClient, kinesisClient, s3Client } from '../src/aws.js';
 import type { SourceTable, Staging } from '../src/bulk/model.js';
-import { comparePositions, encodeRow, eventVersion, MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_RECORD_BYTES, partitionKeyOf, type BinlogPosition, type ChangeEvent, type EventRow } from '../src/capture/events.js';
+import { comparePositions, encodeRow, type CaptureEndMarker, eventVersion, MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_RECORD_BYTES, partitionKeyOf, type BinlogPosition, type ChangeEvent, type EventRow } from '../src/capture/events.js';
 import { loadConfig } from '../src/config.js';
 import { fullJitter } from '../src/load/writeBudget.js';
 import { getJson, putJson } from '../src/s3.js';
@@ -288,9 +288,13 @@ export async function captureChanges(spec: MigrationSpec, stage: Staging, reques
     }
   };
 
-  let lastBeat = 0;
+  // On a clock, not per loop: shipping one large transaction can take longer than the heartbeat timeout, and
+  // a capture that looked dead would be retried from the same position forever. `shipped` only moves once a
+  // transaction is wholly in the stream, so any moment's value is a safe checkpoint.
+  const beating = setInterval(() => context.heartbeat({ position: shipped, events: checkpoint.events + events } satisfies CaptureCheckpoint), 1000);
   let lastSaved = 0;
   let lastStopCheck = 0;
+  let asking: Promise<void> | undefined;
   let stopAt: BinlogPosition | undefined;
   try {
     for (;;) {
@@ -328,32 +332,56 @@ export async function captureChanges(spec: MigrationSpec, stage: Staging, reques
         shipped = finished.at(-1)!.end;
         if (pendingRecords < 10_000) zongji.connection?.resume();
       } else {
-        await sleep(50);
+        await sleep(10);
       }
       const now = Date.now();
-      if (now - lastBeat > 1000) {
-        lastBeat = now;
-        context.heartbeat({ position: shipped, events: checkpoint.events + events } satisfies CaptureCheckpoint);
-      }
       if (now - lastSaved > 5000) {
         // For a later run of this migration (ferry resume): heartbeats live only as long as this run.
         lastSaved = now;
         await putJson(s3, stage.bucket, progressKey(stage), { position: shipped, at: new Date(now).toISOString() });
       }
       // Often: during a cutover the freeze lasts until this loop notices the stop position.
-      if (now - lastStopCheck > 100) {
+      if (now - lastStopCheck > 50 && !asking) {
+        // In the background: shipping does not wait on the workflow's answer.
         lastStopCheck = now;
-        stopAt = await captureStopAt(context).catch(() => stopAt);
+        asking = captureStopAt(context)
+          .then((answer) => void (stopAt = answer), () => undefined)
+          .finally(() => (asking = undefined));
       }
-      if (stopAt && pending.length === 0 && current.length === 0 && comparePositions(seen, stopAt) >= 0 && comparePositions(shipped, seen) >= 0) break;
+      if (stopAt && pending.length === 0 && current.length === 0 && comparePositions(seen, stopAt) >= 0 && comparePositions(shipped, seen) >= 0) {
+        // In band: each shard's reader finishes on reading its marker, without asking the workflow.
+        await ship(await endMarkers(request.stream, context.info.workflowExecution?.runId ?? '', stopAt));
+        break;
+      }
     }
   } finally {
+    clearInterval(beating);
     zongji.stop();
     // Also when the run fails or is cancelled: a resumed run goes on from here.
     await putJson(s3, stage.bucket, progressKey(stage), { position: shipped, at: new Date().toISOString() }).catch(() => undefined);
   }
   context.heartbeat({ position: shipped, events: checkpoint.events + events } satisfies CaptureCheckpoint);
   return { start: request.start, end: shipped, events, resumedFrom, largeEvents };
+}
+
+/**
+ * One record per open shard, after everything capture shipped to it: the run
+ * `runId` captured everything up to `position`. A shard's records stay in
+ * order, so its reader has seen every change once it reads the marker.
+ */
+async function endMarkers(stream: string, runId: string, position: BinlogPosition): Promise<PutRecordsRequestEntry[]> {
+  const kinesis = kinesisClient(loadConfig().aws);
+  const shards: Shard[] = [];
+  let NextToken: string | undefined;
+  do {
+    const page = await kinesis.send(NextToken ? new ListShardsCommand({ NextToken }) : new ListShardsCommand({ StreamName: stream }));
+    shards.push(...(page.Shards ?? []));
+    NextToken = page.NextToken;
+  } while (NextToken);
+  const marker: CaptureEndMarker = { marker: 'capture-complete', runId, position };
+  return shards
+    .filter((shard) => !shard.SequenceNumberRange?.EndingSequenceNumber)
+    .map((shard) => ({ PartitionKey: 'ferry-capture-complete', ExplicitHashKey: shard.HashKeyRange!.StartingHashKey, Data: Buffer.from(JSON.stringify(marker)) }));
 }
 
 /** Where the workflow wants capture to stop (once everything before it is shipped); undefined: keep going. */

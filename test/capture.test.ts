@@ -14,7 +14,7 @@ import { defaultPayloadConverter } from '@temporalio/common';
 import { ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { dynamoClient, kinesisClient } from '../src/aws.js';
 import type { ApplyResult } from '../activities/apply.js';
-import type { ChangeEvent } from '../src/capture/events.js';
+import { isEndMarker, type ChangeEvent } from '../src/capture/events.js';
 import { FerryClient, type MigrationSpecInput } from '../src/client.js';
 import { loadConfig } from '../src/config.js';
 import { connectMysql, type MysqlConnection } from '../src/mysql.js';
@@ -91,7 +91,10 @@ async function readStream(stream: string): Promise<ChangeEvent[]> {
     let iterator = (await kinesis.send(new GetShardIteratorCommand({ StreamName: stream, ShardId: shard.ShardId!, ShardIteratorType: 'TRIM_HORIZON' }))).ShardIterator;
     while (iterator) {
       const page = await kinesis.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 10_000 }));
-      for (const r of page.Records ?? []) events.push(JSON.parse(Buffer.from(r.Data!).toString('utf8')) as ChangeEvent);
+      for (const r of page.Records ?? []) {
+        const record = JSON.parse(Buffer.from(r.Data!).toString('utf8')) as ChangeEvent;
+        if (!isEndMarker(record)) events.push(record);
+      }
       if (!page.Records?.length && (page.MillisBehindLatest ?? 0) === 0) break;
       iterator = page.NextShardIterator;
     }

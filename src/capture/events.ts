@@ -77,3 +77,15 @@ export const MAX_RECORD_BYTES = 1024 * 1024;
 /** PutRecords limits per call. */
 export const MAX_BATCH_RECORDS = 500;
 export const MAX_BATCH_BYTES = 5 * 1024 * 1024;
+
+/** The record capture puts on every open shard once it has shipped everything up to the stop position (docs/cdc.md). */
+export interface CaptureEndMarker {
+  marker: 'capture-complete';
+  /** The workflow run whose capture ended: readers of other runs (a replay, a resumed run) pass it by. */
+  runId: string;
+  position: BinlogPosition;
+}
+
+export function isEndMarker(record: object): record is CaptureEndMarker {
+  return (record as { marker?: unknown }).marker === 'capture-complete';
+}
