@@ -23,6 +23,8 @@ import { countItems } from './verify.js';
 export interface CutoverResult {
   /** From taking the fence to releasing it: the writes' downtime. */
   freezeMs: number;
+  /** Where the freeze went: reading the final position and telling the workflow, capture and apply draining to it, the counts, the flip and release. */
+  phases: { positionMs: number; drainMs: number; countsMs: number; flipMs: number };
   position: BinlogPosition;
   flippedAt: string;
   counts: { table: string; sourceItems: number; targetItems: number }[];
@@ -63,6 +65,7 @@ export async function freezeAndFlip(spec: MigrationSpec, tables: SourceTable[]):
     const [status] = (await db.query('SHOW MASTER STATUS')) as unknown as [{ File: string; Position: number | string }[]];
     const position = { file: status[0]!.File, position: Number(status[0]!.Position) };
     await handle.signal('frozen', position);
+    const signalled = performance.now();
 
     while (!(await handle.query<boolean>('drained'))) {
       if (performance.now() - frozenAt > capture.maxFreezeMs) {
@@ -75,7 +78,7 @@ export async function freezeAndFlip(spec: MigrationSpec, tables: SourceTable[]):
       context.heartbeat();
       await sleep(20);
     }
-
+    const drainedAt = performance.now();
     const counts: CutoverResult['counts'] = [];
     for (const t of tables) {
       const table = `${quoteIdent(t.schema)}.${quoteIdent(t.table)}`;
@@ -94,6 +97,7 @@ export async function freezeAndFlip(spec: MigrationSpec, tables: SourceTable[]):
       );
     }
 
+    const countedAt = performance.now();
     const flippedAt = new Date().toISOString();
     await dynamo.send(
       new UpdateItemCommand({
@@ -107,8 +111,9 @@ export async function freezeAndFlip(spec: MigrationSpec, tables: SourceTable[]):
     flipped = true;
     await db.query(`UPDATE ${fence} SET backend = 'dynamodb', changed_at = NOW(3) WHERE name = ?`, [spec.name]);
     await db.commit();
-    const freezeMs = Math.round(performance.now() - frozenAt);
-    return { freezeMs, position, flippedAt, counts };
+    const released = performance.now();
+    const phases = { positionMs: signalled - frozenAt, drainMs: drainedAt - signalled, countsMs: countedAt - drainedAt, flipMs: released - countedAt };
+    return { freezeMs: Math.round(released - frozenAt), phases: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, Math.round(v)])) as CutoverResult['phases'], position, flippedAt, counts };
   } catch (err) {
     await db.rollback().catch(() => {});
     if (flipped) {
