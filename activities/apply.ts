@@ -7,7 +7,7 @@
  * its end and the workflow says capture is complete, or when the shard closes.
  */
 import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand, type Shard } from '@aws-sdk/client-kinesis';
-import { TransactGetItemsCommand, TransactWriteItemsCommand, TransactionCanceledException, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { TransactGetItemsCommand, TransactWriteItemsCommand, UpdateItemCommand, TransactionCanceledException, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -21,8 +21,8 @@ import { ConversionError } from '../src/mapping/types.js';
 import { getJson } from '../src/s3.js';
 import type { MigrationSpec } from '../src/spec.js';
 
-/** The stream's shards, with their parents: a child is read after its parents. */
-export async function listShards(stream: string): Promise<Pick<Shard, 'ShardId' | 'ParentShardId' | 'AdjacentParentShardId'>[]> {
+/** The stream's shards, with their parents (a child is read after its parents) and whether they are closed. */
+export async function listShards(stream: string): Promise<(Pick<Shard, 'ShardId' | 'ParentShardId' | 'AdjacentParentShardId'> & { closed: boolean })[]> {
   const kinesis = kinesisClient(loadConfig().aws);
   const shards: Shard[] = [];
   let NextToken: string | undefined;
@@ -31,7 +31,7 @@ export async function listShards(stream: string): Promise<Pick<Shard, 'ShardId' 
     shards.push(...(page.Shards ?? []));
     NextToken = page.NextToken;
   } while (NextToken);
-  return shards.map(({ ShardId, ParentShardId, AdjacentParentShardId }) => ({ ShardId, ParentShardId, AdjacentParentShardId }));
+  return shards.map(({ ShardId, ParentShardId, AdjacentParentShardId, SequenceNumberRange }) => ({ ShardId, ParentShardId, AdjacentParentShardId, closed: SequenceNumberRange?.EndingSequenceNumber !== undefined }));
 }
 
 export interface ApplyRequest {
@@ -223,7 +223,20 @@ export async function applyChanges(spec: MigrationSpec, stage: Staging, request:
       if (records.length) state.sequence = records[records.length - 1]!.SequenceNumber;
       state.millisBehind = page.MillisBehindLatest ?? 0;
       iterator = page.NextShardIterator;
-      if (ended) break;
+      if (ended) {
+        if (spec.capture && spec.capture.cutover !== 'none') {
+          // For a cutover's freeze, which waits for every shard to get here (activities/cutover.ts).
+          await dynamo.send(
+            new UpdateItemCommand({
+              TableName: spec.capture.routingTable,
+              Key: { name: { S: spec.name } },
+              UpdateExpression: 'ADD drained :shard',
+              ExpressionAttributeValues: { ':shard': { SS: [`${runId}|${request.shardId}`] } },
+            }),
+          );
+        }
+        break;
+      }
       if (!page.Records?.length && state.millisBehind === 0) {
         // Capture's end marker is what ends a reader; asking the workflow is the fallback (a run whose capture ended
         // before a marker could be shipped), and costs a workflow task, so not often.

@@ -7,7 +7,7 @@
  * twice but never misses one. It ends when the workflow's `captureStopAt`
  * position is shipped (docs/cdc.md).
  */
-import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
+import { DeleteTableCommand, GetItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DeleteStreamCommand, DescribeStreamSummaryCommand, ListShardsCommand, PutRecordsCommand, type PutRecordsRequestEntry, type Shard } from '@aws-sdk/client-kinesis';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure, Context } from '@temporalio/activity';
@@ -168,6 +168,7 @@ export async function captureChanges(spec: MigrationSpec, stage: Staging, reques
   const config = loadConfig();
   const kinesis = kinesisClient(config.aws);
   const s3 = s3Client(config.aws);
+  const dynamo = dynamoClient(config.aws);
   const checkpoint = (context.info.heartbeatDetails as CaptureCheckpoint | undefined) ?? { position: request.from ?? request.start, events: 0 };
   const resumedFrom = checkpoint.position;
   const captured = new Map(request.tables.map((t) => [`${t.schema}.${t.table}`, t]));
@@ -295,6 +296,8 @@ export async function captureChanges(spec: MigrationSpec, stage: Staging, reques
   let lastSaved = 0;
   let lastStopCheck = 0;
   let asking: Promise<void> | undefined;
+  let reading: Promise<void> | undefined;
+  const runId = context.info.workflowExecution?.runId ?? '';
   let stopAt: BinlogPosition | undefined;
   try {
     for (;;) {
@@ -341,16 +344,21 @@ export async function captureChanges(spec: MigrationSpec, stage: Staging, reques
         await putJson(s3, stage.bucket, progressKey(stage), { position: shipped, at: new Date(now).toISOString() });
       }
       // Often: during a cutover the freeze lasts until this loop notices the stop position.
-      if (now - lastStopCheck > 50 && !asking) {
-        // In the background: shipping does not wait on the workflow's answer.
+      if (now - lastStopCheck > 50) {
+        // In the background: shipping does not wait on the answers. The workflow says where to stop (the end of a
+        // run without cutover, or the freeze's position); a cutover's freeze also writes it to the routing item,
+        // which answers in milliseconds where the workflow can take a second.
         lastStopCheck = now;
-        asking = captureStopAt(context)
-          .then((answer) => void (stopAt = answer), () => undefined)
+        asking ??= captureStopAt(context)
+          .then((answer) => void (stopAt = answer ?? stopAt), () => undefined)
           .finally(() => (asking = undefined));
+        reading ??= fenceStopAt(dynamo, spec, runId)
+          .then((answer) => void (stopAt ??= answer), () => undefined)
+          .finally(() => (reading = undefined));
       }
       if (stopAt && pending.length === 0 && current.length === 0 && comparePositions(seen, stopAt) >= 0 && comparePositions(shipped, seen) >= 0) {
         // In band: each shard's reader finishes on reading its marker, without asking the workflow.
-        await ship(await endMarkers(request.stream, context.info.workflowExecution?.runId ?? '', stopAt));
+        await ship(await endMarkers(request.stream, runId, stopAt));
         break;
       }
     }
@@ -382,6 +390,16 @@ async function endMarkers(stream: string, runId: string, position: BinlogPositio
   return shards
     .filter((shard) => !shard.SequenceNumberRange?.EndingSequenceNumber)
     .map((shard) => ({ PartitionKey: 'ferry-capture-complete', ExplicitHashKey: shard.HashKeyRange!.StartingHashKey, Data: Buffer.from(JSON.stringify(marker)) }));
+}
+
+/** The stop position a cutover's freeze wrote to the routing item for run `runId`, if any. */
+async function fenceStopAt(dynamo: DynamoDBClient, spec: MigrationSpec, runId: string): Promise<BinlogPosition | undefined> {
+  if (!spec.capture || spec.capture.cutover === 'none') return undefined;
+  const { Item } = await dynamo.send(
+    new GetItemCommand({ TableName: spec.capture.routingTable, Key: { name: { S: spec.name } }, ConsistentRead: true, ProjectionExpression: 'stopAt' }),
+  );
+  const stop = Item?.stopAt?.S ? (JSON.parse(Item.stopAt.S) as { runId: string; position: BinlogPosition }) : undefined;
+  return stop?.runId === runId ? stop.position : undefined;
 }
 
 /** Where the workflow wants capture to stop (once everything before it is shipped); undefined: keep going. */

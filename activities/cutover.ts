@@ -5,7 +5,7 @@
  * or the worker dies, the transaction rolls back and the fence opens with the
  * routing still on MySQL.
  */
-import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { dynamoClient } from '../src/aws.js';
@@ -17,7 +17,7 @@ import { loadConfig } from '../src/config.js';
 import { keyColumns } from '../src/mapping/tableMapping.js';
 import { connectSource, sourceDatabase } from '../src/source.js';
 import type { MigrationSpec } from '../src/spec.js';
-import type { ApplyResult } from './apply.js';
+import { listShards, type ApplyResult } from './apply.js';
 import { countItems } from './verify.js';
 
 export interface CutoverResult {
@@ -65,9 +65,32 @@ export async function freezeAndFlip(spec: MigrationSpec, tables: SourceTable[]):
     const [status] = (await db.query('SHOW MASTER STATUS')) as unknown as [{ File: string; Position: number | string }[]];
     const position = { file: status[0]!.File, position: Number(status[0]!.Position) };
     await handle.signal('frozen', position);
+    // After the signal, so the workflow knows the position first. Capture reads this item every 50 ms: faster
+    // than learning it from the workflow (a query can wait a second behind the workflow's task). Scoped to this
+    // run, so no other run stops at it.
+    await dynamo.send(
+      new UpdateItemCommand({
+        TableName: capture.routingTable,
+        Key: { name: { S: spec.name } },
+        UpdateExpression: 'SET stopAt = :stop',
+        ExpressionAttributeValues: { ':stop': { S: JSON.stringify({ runId: context.info.workflowExecution!.runId, position }) } },
+      }),
+    );
     const signalled = performance.now();
 
-    while (!(await handle.query<boolean>('drained'))) {
+    // Drained when every open shard's reader has applied up to capture's end marker: each says so on the routing
+    // item as it reads it. Asking the workflow is the fallback, not often: a query can wait a second behind its task.
+    const runId = context.info.workflowExecution!.runId;
+    const shards = (await listShards(capture.stream ?? `ferry-${spec.name}`)).filter((shard) => !shard.closed).map((shard) => `${runId}|${shard.ShardId}`);
+    let lastAsked = performance.now();
+    const drained = async () => {
+      const { Item } = await dynamo.send(new GetItemCommand({ TableName: capture.routingTable, Key: { name: { S: spec.name } }, ConsistentRead: true, ProjectionExpression: 'drained' }));
+      if (shards.every((shard) => Item?.drained?.SS?.includes(shard))) return true;
+      if (performance.now() - lastAsked < 500) return false;
+      lastAsked = performance.now();
+      return handle.query<boolean>('drained');
+    };
+    while (!(await drained())) {
       if (performance.now() - frozenAt > capture.maxFreezeMs) {
         throw ApplicationFailure.nonRetryable(
           `capture and apply did not reach the final position ${position.file}:${position.position} within spec.capture.maxFreezeMs (${capture.maxFreezeMs} ms); ` +
