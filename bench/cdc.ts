@@ -37,7 +37,7 @@ import { FerryClient, withSourceWrite, type MigrationHandle, type MigrationSpecI
 import { loadConfig } from '../src/config.js';
 import { connectMysql, type MysqlConnection } from '../src/mysql.js';
 import { runCommand } from '../src/stack/install.js';
-import { ROOT, runFerry, startWorkerProcess, stopProcess, uniqueName } from '../test/helpers.js';
+import { idMapping, ROOT, runFerry, startWorkerProcess, stopProcess, uniqueName } from '../test/helpers.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -96,16 +96,10 @@ async function seed(table: string, rows: number): Promise<void> {
 }
 
 function spec(name: string, table: string, target: string, cutover: 'manual', shards = SHARDS): MigrationSpecInput {
-  const locator = { 'schema-name': DATABASE, 'table-name': table };
   return {
     name,
     source: { database: DATABASE },
-    mapping: {
-      rules: [
-        { 'rule-type': 'selection', 'rule-id': '1', 'rule-name': '1', 'object-locator': locator, 'rule-action': 'include' },
-        { 'rule-type': 'object-mapping', 'rule-id': '2', 'rule-name': '2', 'rule-action': 'map-record-to-record', 'object-locator': locator, 'target-table-name': target, 'mapping-parameters': { 'partition-key-name': 'id' } },
-      ],
-    },
+    mapping: idMapping(DATABASE, table, target),
     target: { create: true },
     bulk: { partitions: 1, concurrency: 1 },
     capture: { createStream: true, shards, cutover, maxLagMs: 1_000, cleanup: true },

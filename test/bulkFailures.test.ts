@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { dynamoClient, s3Client } from '../src/aws.js';
 import { FerryClient, type MigrationSpecInput } from '../src/client.js';
@@ -18,7 +18,7 @@ import { loadConfig } from '../src/config.js';
 import { connectMysql } from '../src/mysql.js';
 import { getJson } from '../src/s3.js';
 import { describeFailure } from '../src/temporal.js';
-import { runFerry, startWorkerProcess, stopProcess, uniqueName } from './helpers.js';
+import { idMapping, runFerry, scanAll, startWorkerProcess, stopProcess, uniqueName } from './helpers.js';
 
 const config = loadConfig();
 const database = `bulkf_${uniqueName('t').replace(/-/g, '_')}`;
@@ -70,19 +70,10 @@ after(async () => {
 
 /** One table, record to record, keyed by `id`, into a fresh target table. */
 function tableSpec(table: string, extra: Partial<MigrationSpecInput> = {}): MigrationSpecInput & { name: string } {
-  const locator = { 'schema-name': database, 'table-name': table };
   return {
     name: uniqueName(`fail-${table}`),
     source: { database },
-    mapping: {
-      rules: [
-        { 'rule-type': 'selection', 'rule-id': '1', 'rule-name': '1', 'object-locator': locator, 'rule-action': 'include' },
-        {
-          'rule-type': 'object-mapping', 'rule-id': '2', 'rule-name': '2', 'rule-action': 'map-record-to-record', 'object-locator': locator,
-          'target-table-name': uniqueName(table), 'mapping-parameters': { 'partition-key-name': 'id' },
-        },
-      ],
-    },
+    mapping: idMapping(database, table, uniqueName(table)),
     target: { create: true },
     ...extra,
   } as MigrationSpecInput & { name: string };
@@ -101,17 +92,6 @@ function writeSpec(spec: MigrationSpecInput & { name: string }): string {
   const file = path.join(specDir, `${spec.name}.json`);
   fs.writeFileSync(file, JSON.stringify(spec, null, 2));
   return file;
-}
-
-async function scanAll(table: string): Promise<Record<string, AttributeValue>[]> {
-  const items: Record<string, AttributeValue>[] = [];
-  let start: Record<string, AttributeValue> | undefined;
-  do {
-    const page = await dynamoClient(config.aws).send(new ScanCommand({ TableName: table, ExclusiveStartKey: start, ConsistentRead: true }));
-    items.push(...(page.Items ?? []));
-    start = page.LastEvaluatedKey;
-  } while (start);
-  return items;
 }
 
 async function failureOf(run: Promise<unknown>): Promise<string> {

@@ -11,14 +11,13 @@ import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { DeleteStreamCommand, GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand } from '@aws-sdk/client-kinesis';
 import { defaultPayloadConverter } from '@temporalio/common';
-import { ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
-import { dynamoClient, kinesisClient } from '../src/aws.js';
+import { kinesisClient } from '../src/aws.js';
 import type { ApplyResult } from '../activities/apply.js';
 import { isEndMarker, type ChangeEvent } from '../src/capture/events.js';
 import { FerryClient, type MigrationSpecInput } from '../src/client.js';
 import { loadConfig } from '../src/config.js';
 import { connectMysql, type MysqlConnection } from '../src/mysql.js';
-import { startWorkerProcess, stopProcess, uniqueName } from './helpers.js';
+import { idMapping, scanAll, startWorkerProcess, stopProcess, uniqueName } from './helpers.js';
 
 const config = loadConfig();
 const database = `cap_${uniqueName('t').replace(/-/g, '_')}`;
@@ -111,16 +110,10 @@ function describe(e: ChangeEvent): string {
 test('every change after the start position reaches the stream despite a worker SIGKILLed mid-capture, none before it; applied, the target equals the source; re-delivering the whole stream changes nothing', async () => {
   const stream = uniqueName('capture-stream');
   const target = uniqueName('acct');
-  const locator = { 'schema-name': database, 'table-name': 'acct' };
   const spec: MigrationSpecInput = {
     name: uniqueName('capture'),
     source: { database },
-    mapping: {
-      rules: [
-        { 'rule-type': 'selection', 'rule-id': '1', 'rule-name': '1', 'object-locator': locator, 'rule-action': 'include' },
-        { 'rule-type': 'object-mapping', 'rule-id': '2', 'rule-name': '2', 'rule-action': 'map-record-to-record', 'object-locator': locator, 'target-table-name': target, 'mapping-parameters': { 'partition-key-name': 'id' } },
-      ],
-    },
+    mapping: idMapping(database, 'acct', target),
     target: { create: true },
     bulk: { partitions: 3, concurrency: 1 },
     // Slow enough that the writer is done long before the bulk copy is.
@@ -182,17 +175,6 @@ test('every change after the start position reaches the stream despite a worker 
   assert.deepEqual(again, new Map(items.map((i) => [i.id!.N!, JSON.stringify(i)])), 'the target is unchanged, item for item');
   await kinesisClient(config.aws).send(new DeleteStreamCommand({ StreamName: stream }));
 });
-
-async function scanAll(table: string): Promise<Record<string, AttributeValue>[]> {
-  const items: Record<string, AttributeValue>[] = [];
-  let start: Record<string, AttributeValue> | undefined;
-  do {
-    const page = await dynamoClient(config.aws).send(new ScanCommand({ TableName: table, ExclusiveStartKey: start, ConsistentRead: true }));
-    items.push(...(page.Items ?? []));
-    start = page.LastEvaluatedKey;
-  } while (start);
-  return items;
-}
 
 test('grouping mapping: changes set or remove only their own attribute; an order whose last product goes disappears; the target equals the source grouped', async () => {
   const t = `\`${database}\`.purchase`;

@@ -19,8 +19,7 @@ import { FerryClient, type MigrationSpecInput } from '../src/client.js';
 import { loadConfig } from '../src/config.js';
 import { connectMysql } from '../src/mysql.js';
 import { getJson, putJson } from '../src/s3.js';
-import { runFerry, startWorkerProcess, stopProcess, uniqueName } from './helpers.js';
-import { scanAll } from './purchase.js';
+import { idMapping, runFerry, scanAll, startWorkerProcess, stopProcess, uniqueName } from './helpers.js';
 
 const config = loadConfig();
 const s3 = s3Client(config.aws);
@@ -71,16 +70,10 @@ async function sql(statement: string): Promise<void> {
 test('ferry resume of a capture run goes on from where it had shipped while the stream holds every change, ships everything again when it may not, and refuses when the binlog lost the position', async () => {
   const name = uniqueName('capres');
   const target = uniqueName('ledger');
-  const locator = { 'schema-name': database, 'table-name': 'ledger' };
   const spec: MigrationSpecInput = {
     name,
     source: { database },
-    mapping: {
-      rules: [
-        { 'rule-type': 'selection', 'rule-id': '1', 'rule-name': '1', 'object-locator': locator, 'rule-action': 'include' },
-        { 'rule-type': 'object-mapping', 'rule-id': '2', 'rule-name': '2', 'rule-action': 'map-record-to-record', 'object-locator': locator, 'target-table-name': target, 'mapping-parameters': { 'partition-key-name': 'id' } },
-      ],
-    },
+    mapping: idMapping(database, 'ledger', target),
     target: { create: true },
     bulk: { partitions: 4, concurrency: 1 },
     writeBudget: { itemsPerSecond: 250 },

@@ -1,12 +1,16 @@
 /**
  * What the tests share: the project's paths, a way to run ferry's CLI and
- * worker as real child processes, and free loopback ports.
+ * worker as real child processes, free loopback ports, the plainest mapping,
+ * and reading a whole DynamoDB table.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { projectRoot } from '../src/config.js';
+import { ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { dynamoClient } from '../src/aws.js';
+import type { MigrationSpecInput } from '../src/client.js';
+import { loadConfig, projectRoot } from '../src/config.js';
 import { TEMPORAL_CLI_VERSION } from '../src/stack/install.js';
 
 export const ROOT = projectRoot();
@@ -91,4 +95,34 @@ export function freePort(): Promise<number> {
 
 export function uniqueName(prefix: string): string {
   return `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/** The mapping rules for one table copied record to record into `target`, keyed by its `id` column. */
+export function idMapping(database: string, table: string, target: string): MigrationSpecInput['mapping'] {
+  const locator = { 'schema-name': database, 'table-name': table };
+  return {
+    rules: [
+      { 'rule-type': 'selection', 'rule-id': '1', 'rule-name': '1', 'object-locator': locator, 'rule-action': 'include' },
+      { 'rule-type': 'object-mapping', 'rule-id': '2', 'rule-name': '2', 'rule-action': 'map-record-to-record', 'object-locator': locator, 'target-table-name': target, 'mapping-parameters': { 'partition-key-name': 'id' } },
+    ],
+  };
+}
+
+/** Every item of `table`, read consistently in parallel segments. */
+export async function scanAll(table: string): Promise<Record<string, AttributeValue>[]> {
+  const dynamo = dynamoClient(loadConfig().aws);
+  const segments = 4;
+  const parts = await Promise.all(
+    Array.from({ length: segments }, async (_, segment) => {
+      const items: Record<string, AttributeValue>[] = [];
+      let start: Record<string, AttributeValue> | undefined;
+      do {
+        const page = await dynamo.send(new ScanCommand({ TableName: table, Segment: segment, TotalSegments: segments, ExclusiveStartKey: start, ConsistentRead: true }));
+        items.push(...(page.Items ?? []));
+        start = page.LastEvaluatedKey;
+      } while (start);
+      return items;
+    }),
+  );
+  return parts.flat();
 }

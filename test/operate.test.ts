@@ -17,7 +17,7 @@ import { dynamoClient } from '../src/aws.js';
 import { FerryClient } from '../src/client.js';
 import { loadConfig } from '../src/config.js';
 import { connectMysql } from '../src/mysql.js';
-import { runProcess, startWorkerProcess, stopProcess, temporalCli, uniqueName } from './helpers.js';
+import { idMapping, runProcess, startWorkerProcess, stopProcess, temporalCli, uniqueName } from './helpers.js';
 
 const config = loadConfig();
 const database = `operate_${uniqueName('t').replace(/-/g, '_')}`;
@@ -63,16 +63,10 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>): Prom
 test('started from the Temporal CLI, paused, re-budgeted by Update, resumed, throttled: it completes with every row', async () => {
   const name = uniqueName('operate');
   const target = uniqueName('orders');
-  const locator = { 'schema-name': database, 'table-name': 'orders' };
   const spec = {
     name,
     source: { database },
-    mapping: {
-      rules: [
-        { 'rule-type': 'selection', 'rule-id': '1', 'rule-name': '1', 'object-locator': locator, 'rule-action': 'include' },
-        { 'rule-type': 'object-mapping', 'rule-id': '2', 'rule-name': '2', 'rule-action': 'map-record-to-record', 'object-locator': locator, 'target-table-name': target, 'mapping-parameters': { 'partition-key-name': 'id' } },
-      ],
-    },
+    mapping: idMapping(database, 'orders', target),
     target: { create: true },
     bulk: { partitions: 3, concurrency: 1 },
     writeBudget: { itemsPerSecond: 3000 },

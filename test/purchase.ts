@@ -6,12 +6,12 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
-import { dynamoClient } from '../src/aws.js';
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import type { MigrationSpecInput } from '../src/client.js';
-import { loadConfig } from '../src/config.js';
 import type { MysqlConnection } from '../src/mysql.js';
 import { ROOT } from './helpers.js';
+
+export { scanAll } from './helpers.js';
 
 export interface PurchaseRow {
   customerid: number;
@@ -83,25 +83,6 @@ export function groupedItems(rows: PurchaseRow[]): Map<string, Item> {
   return items;
 }
 export const groupedKey = (item: Item) => `${item.customerid!.N}#${item.orderid!.N}`;
-
-/** Every item of `table`, read consistently in parallel segments. */
-export async function scanAll(table: string): Promise<Item[]> {
-  const dynamo = dynamoClient(loadConfig().aws);
-  const segments = 4;
-  const parts = await Promise.all(
-    Array.from({ length: segments }, async (_, segment) => {
-      const items: Item[] = [];
-      let start: Item | undefined;
-      do {
-        const page = await dynamo.send(new ScanCommand({ TableName: table, Segment: segment, TotalSegments: segments, ExclusiveStartKey: start, ConsistentRead: true }));
-        items.push(...(page.Items ?? []));
-        start = page.LastEvaluatedKey;
-      } while (start);
-      return items;
-    }),
-  );
-  return parts.flat();
-}
 
 /** Compares target items with expected ones by key: all equal, none missing, none extra, no duplicates. */
 export function assertSameItems(actual: Item[], expected: Map<string, Item>, keyOf: (item: Item) => string): void {

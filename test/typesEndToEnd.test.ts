@@ -15,7 +15,7 @@ import { dynamoClient } from '../src/aws.js';
 import { FerryClient } from '../src/client.js';
 import { loadConfig } from '../src/config.js';
 import { connectMysql } from '../src/mysql.js';
-import { startWorkerProcess, stopProcess, uniqueName } from './helpers.js';
+import { idMapping, startWorkerProcess, stopProcess, uniqueName } from './helpers.js';
 
 const config = loadConfig();
 const database = `types_${uniqueName('t').replace(/-/g, '_')}`;
@@ -134,16 +134,10 @@ function canonical(value: unknown): unknown {
 
 async function migrateEverything(reader: Reader): Promise<void> {
   const target = uniqueName(`everything-${reader}`);
-  const locator = { 'schema-name': database, 'table-name': 'everything' };
   const migration = await clients.get(reader)!.startMigration({
     name: uniqueName('types'),
     source: { database },
-    mapping: {
-      rules: [
-        { 'rule-type': 'selection', 'rule-id': '1', 'rule-name': '1', 'object-locator': locator, 'rule-action': 'include' },
-        { 'rule-type': 'object-mapping', 'rule-id': '2', 'rule-name': '2', 'rule-action': 'map-record-to-record', 'object-locator': locator, 'target-table-name': target, 'mapping-parameters': { 'partition-key-name': 'id' } },
-      ],
-    },
+    mapping: idMapping(database, 'everything', target),
     target: { create: true },
     errors: { policy: 'dead-letter' },
   });

@@ -14,7 +14,7 @@ import { dynamoClient } from '../src/aws.js';
 import { FerryClient, type MigrationSpecInput } from '../src/client.js';
 import { loadConfig } from '../src/config.js';
 import { connectMysql } from '../src/mysql.js';
-import { runFerry, startWorkerProcess, stopProcess, uniqueName } from './helpers.js';
+import { idMapping, runFerry, startWorkerProcess, stopProcess, uniqueName } from './helpers.js';
 
 const config = loadConfig();
 const database = `verify_${uniqueName('t').replace(/-/g, '_')}`;
@@ -47,16 +47,10 @@ after(async () => {
 
 test('verify matches after a migration, then finds a changed, a missing and an extra item and names their keys', async () => {
   const target = uniqueName('acct');
-  const locator = { 'schema-name': database, 'table-name': 'acct' };
   const spec: MigrationSpecInput = {
     name: uniqueName('verify'),
     source: { database },
-    mapping: {
-      rules: [
-        { 'rule-type': 'selection', 'rule-id': '1', 'rule-name': '1', 'object-locator': locator, 'rule-action': 'include' },
-        { 'rule-type': 'object-mapping', 'rule-id': '2', 'rule-name': '2', 'rule-action': 'map-record-to-record', 'object-locator': locator, 'target-table-name': target, 'mapping-parameters': { 'partition-key-name': 'id' } },
-      ],
-    },
+    mapping: idMapping(database, 'acct', target),
     target: { create: true },
     bulk: { partitions: 3, concurrency: 2 },
   };
