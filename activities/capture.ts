@@ -332,7 +332,10 @@ export async function captureChanges(spec: MigrationSpec, stage: Staging, reques
         if (batch.length) await ship(batch);
         const finished = pending.splice(0, done);
         pendingRecords -= finished.reduce((n, t) => n + t.records.length, 0);
-        shipped = finished.at(-1)!.end;
+        // With nothing left pending, everything seen is shipped: transactions with nothing of ours that came in
+        // meanwhile count too. Otherwise a last such transaction (a cutover fence's commit) would keep `shipped`
+        // behind `seen` until the next change, and capture could not reach its stop position on a quiet source.
+        shipped = pending.length ? finished.at(-1)!.end : seen;
         if (pendingRecords < 10_000) zongji.connection?.resume();
       } else {
         await sleep(10);
