@@ -14,7 +14,7 @@ import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { DescribeStreamSummaryCommand } from '@aws-sdk/client-kinesis';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { dynamoClient, kinesisClient } from '../src/aws.js';
-import { FerryClient, withSourceWrite, type MigrationHandle, type MigrationProgress } from '../src/client.js';
+import { FerryClient, resolveBackend, withSourceWrite, type MigrationHandle, type MigrationProgress } from '../src/client.js';
 import { loadConfig } from '../src/config.js';
 import { connectMysql } from '../src/mysql.js';
 import { startWorkerProcess, stopProcess, uniqueName } from './helpers.js';
@@ -155,6 +155,8 @@ for (const worked of WORKED) {
     await killWorkerDuring(name, 'loadPartition', () => true);
     await waitForPhase(migration, 'catch-up', 1200);
     await killWorkerDuring(name, 'applyChanges', () => true);
+    const flip = { stop: false };
+    const atFlip = targetAtFlip(name, target, flip);
     let cutover;
     for (let i = 0; !cutover; i++) {
       try {
@@ -168,6 +170,8 @@ for (const worked of WORKED) {
     }
     assert.ok(cutover.freezeMs >= 0);
     assert.equal(await ferry.resolveBackend(name), 'dynamodb');
+    flip.stop = true;
+    const flipped = await atFlip;
 
     const written = await Promise.race([writing, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the writer was never fenced')), 30_000))]);
     stop.now = true;
@@ -186,9 +190,27 @@ for (const worked of WORKED) {
     assert.equal(fence.backend, 'dynamodb');
     assert.ok(!final.some((r) => r.customerid === CUSTOMERS - 1));
 
-    // The source's final state, transformed by this test's own code, item for item.
+    // The source's final state, transformed by this test's own code, item for item: already when the routing
+    // flipped (the drain finished inside the freeze), and after the run.
+    assert.ok(flipped, 'the routing item was seen flipping');
+    assertSameItems(flipped, worked.items(final), worked.key);
     assertSameItems(await scanAll(target), worked.items(final), worked.key);
   });
+}
+
+/**
+ * The target as it stood when the routing flipped: the routing item is read
+ * every few ms and the target scanned the moment it says DynamoDB. The
+ * freeze flips before it releases the writers, so the source is at its final
+ * state then; a flip before apply had drained shows as a target behind it.
+ */
+async function targetAtFlip(name: string, target: string, watch: { stop: boolean }): Promise<Awaited<ReturnType<typeof scanAll>> | undefined> {
+  const dynamo = dynamoClient(config.aws);
+  while (!watch.stop) {
+    if ((await resolveBackend(dynamo, name)) === 'dynamodb') return scanAll(target);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  return undefined;
 }
 
 /** The run's own stream and versions table are gone once it completed (spec.capture.cleanup). */
