@@ -7,13 +7,14 @@
  * its end and the workflow says capture is complete, or when the shard closes.
  */
 import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand, type Shard } from '@aws-sdk/client-kinesis';
-import { TransactGetItemsCommand, TransactWriteItemsCommand, UpdateItemCommand, TransactionCanceledException, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { TransactWriteItemsCommand, UpdateItemCommand, TransactionCanceledException, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { dynamoClient, kinesisClient, s3Client } from '../src/aws.js';
 import type { SourceTable, Staging } from '../src/bulk/model.js';
-import { applyPlan, revisionKey } from '../src/capture/applyPlan.js';
+import { applyPlan } from '../src/capture/applyPlan.js';
+import { deleteIfEmpty } from '../src/capture/emptyItems.js';
 import { MAX_TRANSACTION_ITEMS, packRound, type KeyNames, type Step } from '../src/capture/applyBatch.js';
 import { isEndMarker, type ChangeEvent } from '../src/capture/events.js';
 import { loadConfig } from '../src/config.js';
@@ -110,7 +111,8 @@ export async function applyChanges(spec: MigrationSpec, stage: Staging, request:
         const step = lanes[lane]!.shift()!;
         alone.delete(lane);
         state[outcome]++;
-        for (const Key of step.tag.maybeEmpty) await deleteIfEmpty(step.tag.targetTable, Key);
+        // An item whose last row went is deleted, unless another reader set a row on it meanwhile.
+        for (const Key of step.tag.maybeEmpty) await deleteIfEmpty(dynamo, request.versionsTable, step.tag.targetTable, Key, () => void state.retried++);
       };
       await inParallel(calls, CALLS_IN_FLIGHT, async (call) => {
         const TransactItems = call.flatMap((lane) => lanes[lane]![0]!.items);
@@ -148,39 +150,6 @@ export async function applyChanges(spec: MigrationSpec, stage: Staging, request:
         await sleep(Math.random() * Math.min(2000, 25 * 2 ** Math.min(attempt++, 10)));
       } else {
         attempt = 0;
-      }
-    }
-  };
-
-  /**
-   * An item whose last row went: gone, as the bulk path would never have made
-   * it. The item and its revision are read together, and the delete holds only
-   * if the revision is unchanged, so a row another reader set meanwhile is
-   * never deleted with it.
-   */
-  const deleteIfEmpty = async (TableName: string, Key: Record<string, AttributeValue>) => {
-    const revision = { TableName: request.versionsTable, Key: { k: { S: revisionKey(TableName, Key) } } };
-    for (let attempt = 0; ; attempt++) {
-      const read = await dynamo.send(new TransactGetItemsCommand({ TransactItems: [{ Get: { TableName, Key } }, { Get: revision }] }));
-      const item = read.Responses?.[0]?.Item;
-      if (!item || !Object.keys(item).every((name) => name in Key)) return;
-      const seen = read.Responses?.[1]?.Item?.r;
-      try {
-        await dynamo.send(
-          new TransactWriteItemsCommand({
-            TransactItems: [
-              { Delete: { TableName, Key } },
-              { ConditionCheck: { ...revision, ...(seen ? { ConditionExpression: 'r = :r', ExpressionAttributeValues: { ':r': seen } } : { ConditionExpression: 'attribute_not_exists(r)' }) } },
-            ],
-          }),
-        );
-        return;
-      } catch (err) {
-        // Changed since the read (or a concurrent transaction): look again.
-        const retryable = err instanceof TransactionCanceledException || ['ProvisionedThroughputExceededException', 'ThrottlingException', 'TransactionConflictException'].includes((err as Error).name);
-        if (!retryable || attempt > 20) throw err;
-        state.retried++;
-        await sleep(Math.random() * Math.min(2000, 25 * 2 ** attempt));
       }
     }
   };
