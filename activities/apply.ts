@@ -159,8 +159,14 @@ export async function applyChanges(spec: MigrationSpec, stage: Staging, request:
   const runId = context.info.workflowExecution?.runId;
   let lastAsked = 0;
   try {
+    let lastRead = 0;
     while (iterator) {
       if (context.cancellationSignal.aborted) throw context.cancellationSignal.reason;
+      // Kinesis serves a shard at most five GetRecords calls a second: a reader that asked more often would be
+      // throttled there, and here it would only load the stream with calls that find a record or two.
+      const wait = lastRead + READ_INTERVAL_MS - Date.now();
+      if (wait > 0) await sleep(wait);
+      lastRead = Date.now();
       const page = await kinesis.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 1000 }));
       // Records with the same partition key (the same row, or the same item under grouping) are applied in
       // order; different ones together, packed into few calls. The checkpoint moves only once the whole page is applied.
@@ -213,7 +219,6 @@ export async function applyChanges(spec: MigrationSpec, stage: Staging, request:
           lastAsked = Date.now();
           if (await captureComplete(context)) break;
         }
-        await sleep(50); // short: the cutover freeze waits on this idle loop
       }
     }
   } finally {
@@ -232,6 +237,8 @@ interface StepTag {
 
 /** Calls one shard's reader has in flight at once. */
 const CALLS_IN_FLIGHT = 8;
+/** Between one shard's GetRecords calls: Kinesis's limit of five reads a second per shard. */
+const READ_INTERVAL_MS = 200;
 /** Cancellation reasons that say nothing against the item: it was not the cause, or a retry will do. */
 const PASSING = new Set(['None', 'TransactionConflict', 'ThrottlingError', 'ProvisionedThroughputExceeded', 'RequestLimitExceeded']);
 const RETRYABLE = new Set(['ProvisionedThroughputExceededException', 'ThrottlingException', 'TransactionConflictException', 'RequestLimitExceeded', 'InternalServerError']);

@@ -152,7 +152,17 @@ export interface CaptureResult {
 interface Transaction {
   records: PutRecordsRequestEntry[];
   end: BinlogPosition;
+  /** When capture read its commit (ms). */
+  at: number;
 }
+
+/**
+ * How long a shipped change may wait for others to share its PutRecords call.
+ * A call costs the stream more than its records do (Kinesis's own producer
+ * library buffers 100 ms by default); waiting a little makes few full calls
+ * of many small ones, and the stream keeps up at a lower lag.
+ */
+const LINGER_MS = 50;
 
 const DDL = /^\s*(ALTER|DROP|RENAME|TRUNCATE|CREATE\s+OR\s+REPLACE)\s+TABLE\b/i;
 
@@ -252,7 +262,7 @@ export async function captureChanges(spec: MigrationSpec, stage: Staging, reques
     if (name === 'xid' || name === 'query') {
       const end = { file, position: e.nextPosition };
       if (current.length) {
-        pending.push({ records: current, end });
+        pending.push({ records: current, end, at: Date.now() });
         pendingRecords += current.length;
         current = [];
       } else if (pending.length === 0) {
@@ -303,7 +313,8 @@ export async function captureChanges(spec: MigrationSpec, stage: Staging, reques
     for (;;) {
       if (failure) throw failure;
       if (context.cancellationSignal.aborted) throw context.cancellationSignal.reason;
-      if (pending.length) {
+      // Ship once the oldest change has waited LINGER_MS, a call is full, or a stop position is known (the drain).
+      if (pending.length && (stopAt || pendingRecords >= MAX_BATCH_RECORDS || Date.now() - pending[0]!.at >= LINGER_MS)) {
         // One batch: whole transactions while they fit, splitting only a transaction larger than a batch.
         const batch: PutRecordsRequestEntry[] = [];
         let bytes = 0;
