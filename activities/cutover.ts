@@ -48,6 +48,21 @@ export async function measureLag(shards: number): Promise<{ ready: boolean; maxM
   return { ready: lags.length >= shards, maxMillisBehind: lags.length ? Math.max(...lags) : Number.MAX_SAFE_INTEGER };
 }
 
+/**
+ * Resolves once every shard has reported and apply lags at most `maxLagMs`:
+ * an automatic cutover's wait, polled here every 2 s with a heartbeat, so a
+ * catch-up of hours adds nothing to the workflow's history.
+ */
+export async function awaitLag(shards: number, maxLagMs: number): Promise<{ maxMillisBehind: number }> {
+  const context = Context.current();
+  for (;;) {
+    const lag = await measureLag(shards);
+    if (lag.ready && lag.maxMillisBehind <= maxLagMs) return { maxMillisBehind: lag.maxMillisBehind };
+    context.heartbeat(lag);
+    await context.sleep(2000); // rejects once the workflow cancels the wait
+  }
+}
+
 export async function freezeAndFlip(spec: MigrationSpec, tables: SourceTable[]): Promise<CutoverResult> {
   const context = Context.current();
   const capture = spec.capture!;

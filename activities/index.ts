@@ -8,4 +8,4 @@ export { loadPartition, readManifest } from './load.js';
 export { captureChanges, captureStart, cleanUpCapture, currentBinlogPosition } from './capture.js';
 export { applyChanges, listShards } from './apply.js';
 export { countItems, verifyPartition } from './verify.js';
-export { freezeAndFlip, measureLag } from './cutover.js';
+export { awaitLag, freezeAndFlip, measureLag } from './cutover.js';

@@ -16,6 +16,7 @@ import {
   defineSignal,
   defineUpdate,
   log,
+  patched,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -43,6 +44,8 @@ const { exportPartition, transformPartition } = proxyActivities<typeof activitie
   retry,
 });
 const { captureStart, cleanUpCapture, currentBinlogPosition, listShards, measureLag } = proxyActivities<typeof activities>({ startToCloseTimeout: '1 minute', retry });
+// Waits for apply to catch up before an automatic cutover; heartbeats while it polls.
+const { awaitLag } = proxyActivities<typeof activities>({ startToCloseTimeout: '30 days', heartbeatTimeout: '1 minute', retry });
 // A cutover is not retried on its own: a failed one released the freeze and left the routing on MySQL.
 const { freezeAndFlip } = proxyActivities<typeof activities>({ startToCloseTimeout: '1 hour', heartbeatTimeout: '10 seconds', retry: { maximumAttempts: 1 } });
 const { applyChanges } = proxyActivities<typeof activities>({
@@ -374,7 +377,19 @@ export async function migrateToDynamo(input: MigrationSpecInput, options: Migrat
         // No cutover: drain at once to the binlog's end, then let apply finish.
         captureStopAt = await currentBinlogPosition(spec);
       } else {
-        if (spec.capture!.cutover === 'auto') {
+        if (spec.capture!.cutover === 'auto' && patched('auto-cutover-waits-in-an-activity')) {
+          // One activity polls the lag, however long catch-up takes: a timer and a lag measurement every 2 s here
+          // would add about 8 history events every 2 s, and a history holds 50,000 (over 3 hours of waiting).
+          const waiting = new CancellationScope();
+          const caughtUp = waiting.run(() => awaitLag(shardCount, spec.capture!.maxLagMs));
+          caughtUp.catch(() => undefined); // cancelled below when something else failed first
+          await Promise.race([caughtUp, condition(() => failure !== undefined)]);
+          if (failure !== undefined) {
+            waiting.cancel();
+            throw failure;
+          }
+        } else if (spec.capture!.cutover === 'auto') {
+          // Runs started before the patch above replay this loop.
           for (;;) {
             const lag = await measureLag(shardCount);
             if (lag.ready && lag.maxMillisBehind <= spec.capture!.maxLagMs) break;
