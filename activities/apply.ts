@@ -22,8 +22,8 @@ import { ConversionError } from '../src/mapping/types.js';
 import { getJson } from '../src/s3.js';
 import type { MigrationSpec } from '../src/spec.js';
 
-/** The stream's shards, with their parents (a child is read after its parents) and whether they are closed. */
-export async function listShards(stream: string): Promise<(Pick<Shard, 'ShardId' | 'ParentShardId' | 'AdjacentParentShardId'> & { closed: boolean })[]> {
+/** Every shard of the stream, as ListShards describes it, page after page. */
+export async function streamShards(stream: string): Promise<Shard[]> {
   const kinesis = kinesisClient(loadConfig().aws);
   const shards: Shard[] = [];
   let NextToken: string | undefined;
@@ -32,7 +32,12 @@ export async function listShards(stream: string): Promise<(Pick<Shard, 'ShardId'
     shards.push(...(page.Shards ?? []));
     NextToken = page.NextToken;
   } while (NextToken);
-  return shards.map(({ ShardId, ParentShardId, AdjacentParentShardId, SequenceNumberRange }) => ({ ShardId, ParentShardId, AdjacentParentShardId, closed: SequenceNumberRange?.EndingSequenceNumber !== undefined }));
+  return shards;
+}
+
+/** The stream's shards, with their parents (a child is read after its parents) and whether they are closed. */
+export async function listShards(stream: string): Promise<(Pick<Shard, 'ShardId' | 'ParentShardId' | 'AdjacentParentShardId'> & { closed: boolean })[]> {
+  return (await streamShards(stream)).map(({ ShardId, ParentShardId, AdjacentParentShardId, SequenceNumberRange }) => ({ ShardId, ParentShardId, AdjacentParentShardId, closed: SequenceNumberRange?.EndingSequenceNumber !== undefined }));
 }
 
 export interface ApplyRequest {

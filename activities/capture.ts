@@ -8,7 +8,7 @@
  * position is shipped (docs/cdc.md).
  */
 import { DeleteTableCommand, GetItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DeleteStreamCommand, DescribeStreamSummaryCommand, ListShardsCommand, PutRecordsCommand, type PutRecordsRequestEntry, type Shard } from '@aws-sdk/client-kinesis';
+import { DeleteStreamCommand, DescribeStreamSummaryCommand, PutRecordsCommand, type PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import ZongJi, { type AnyBinlogEvent, type DeleteRowsEvent, type QueryEvent, type RotateEvent, type UpdateRowsEvent, type WriteRowsEvent } from '@vlasky/zongji';
@@ -21,6 +21,7 @@ import { fullJitter } from '../src/load/writeBudget.js';
 import { getJson, putJson } from '../src/s3.js';
 import { connectSource, sourceUrl } from '../src/source.js';
 import type { MigrationSpec } from '../src/spec.js';
+import { streamShards } from './apply.js';
 
 /** The binlog's current end: where capture starts, or where a drain must reach. */
 export async function currentBinlogPosition(spec: MigrationSpec): Promise<BinlogPosition> {
@@ -392,16 +393,8 @@ export async function captureChanges(spec: MigrationSpec, stage: Staging, reques
  * order, so its reader has seen every change once it reads the marker.
  */
 async function endMarkers(stream: string, runId: string, position: BinlogPosition): Promise<PutRecordsRequestEntry[]> {
-  const kinesis = kinesisClient(loadConfig().aws);
-  const shards: Shard[] = [];
-  let NextToken: string | undefined;
-  do {
-    const page = await kinesis.send(NextToken ? new ListShardsCommand({ NextToken }) : new ListShardsCommand({ StreamName: stream }));
-    shards.push(...(page.Shards ?? []));
-    NextToken = page.NextToken;
-  } while (NextToken);
   const marker: CaptureEndMarker = { marker: 'capture-complete', runId, position };
-  return shards
+  return (await streamShards(stream))
     .filter((shard) => !shard.SequenceNumberRange?.EndingSequenceNumber)
     .map((shard) => ({ PartitionKey: 'ferry-capture-complete', ExplicitHashKey: shard.HashKeyRange!.StartingHashKey, Data: Buffer.from(JSON.stringify(marker)) }));
 }
