@@ -11,7 +11,7 @@ import { defaultPayloadConverter } from '@temporalio/common';
 import { FerryClient } from '../src/client.js';
 import { loadConfig } from '../src/config.js';
 import { connectMysql } from '../src/mysql.js';
-import { startWorkerProcess, stopProcess, uniqueName } from './helpers.js';
+import { startFerry, startWorkerProcess, stopFerry, stopProcess, uniqueName } from './helpers.js';
 import { assertSameItems, dmsItems, dmsKey, exampleSpec as workedSpec, groupedItems, groupedKey, readPurchase, scanAll, seedPurchase, type PurchaseRow } from './purchase.js';
 
 const config = loadConfig();
@@ -31,16 +31,11 @@ before(async () => {
   } finally {
     await db.end();
   }
-  worker = await startWorkerProcess(taskQueue);
-  ferry = await FerryClient.connect({ ...config, temporal: { ...config.temporal, taskQueue } });
+  ({ worker, ferry } = await startFerry(taskQueue));
 });
 
 after(async () => {
-  await ferry?.close();
-  if (worker) await stopProcess(worker);
-  const db = await connectMysql(config.mysqlUrl);
-  await db.query(`DROP DATABASE IF EXISTS \`${database}\``);
-  await db.end();
+  await stopFerry({ worker, ferry }, [database]);
 });
 
 function exampleSpec(file: 'purchase-dms.json' | 'purchase-grouped.json', name: string, targetTable: string) {

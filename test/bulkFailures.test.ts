@@ -18,7 +18,7 @@ import { loadConfig } from '../src/config.js';
 import { connectMysql } from '../src/mysql.js';
 import { getJson } from '../src/s3.js';
 import { describeFailure } from '../src/temporal.js';
-import { idMapping, runFerry, scanAll, startWorkerProcess, stopProcess, uniqueName } from './helpers.js';
+import { idMapping, runFerry, scanAll, startFerry, stopFerry, uniqueName } from './helpers.js';
 
 const config = loadConfig();
 const database = `bulkf_${uniqueName('t').replace(/-/g, '_')}`;
@@ -55,17 +55,12 @@ before(async () => {
   } finally {
     await db.end();
   }
-  worker = await startWorkerProcess(taskQueue);
-  ferry = await FerryClient.connect({ ...config, temporal: { ...config.temporal, taskQueue } });
+  ({ worker, ferry } = await startFerry(taskQueue));
 });
 
 after(async () => {
-  await ferry?.close();
-  if (worker) await stopProcess(worker);
   fs.rmSync(specDir, { recursive: true, force: true });
-  const db = await connectMysql(config.mysqlUrl);
-  await db.query(`DROP DATABASE IF EXISTS \`${database}\``);
-  await db.end();
+  await stopFerry({ worker, ferry }, [database]);
 });
 
 /** One table, record to record, keyed by `id`, into a fresh target table. */

@@ -17,7 +17,7 @@ import { isEndMarker, type ChangeEvent } from '../src/capture/events.js';
 import { FerryClient, type MigrationSpecInput } from '../src/client.js';
 import { loadConfig } from '../src/config.js';
 import { connectMysql, type MysqlConnection } from '../src/mysql.js';
-import { idMapping, scanAll, startWorkerProcess, stopProcess, uniqueName } from './helpers.js';
+import { idMapping, scanAll, startFerry, startWorkerProcess, stopFerry, stopProcess, uniqueName } from './helpers.js';
 
 const config = loadConfig();
 const database = `cap_${uniqueName('t').replace(/-/g, '_')}`;
@@ -37,16 +37,11 @@ before(async () => {
   } finally {
     await db.end();
   }
-  worker = await startWorkerProcess(taskQueue);
-  ferry = await FerryClient.connect({ ...config, temporal: { ...config.temporal, taskQueue } });
+  ({ worker, ferry } = await startFerry(taskQueue));
 });
 
 after(async () => {
-  await ferry?.close();
-  if (worker) await stopProcess(worker);
-  const db = await connectMysql(config.mysqlUrl);
-  await db.query(`DROP DATABASE IF EXISTS \`${database}\``);
-  await db.end();
+  await stopFerry({ worker, ferry }, [database]);
 });
 
 /** What the writer did, as the change events it expects: `op key` → after image's balance/note (or 'deleted'). */

@@ -19,7 +19,7 @@ import { FerryClient, type MigrationSpecInput } from '../src/client.js';
 import { loadConfig } from '../src/config.js';
 import { connectMysql } from '../src/mysql.js';
 import { getJson, putJson } from '../src/s3.js';
-import { idMapping, runFerry, scanAll, startWorkerProcess, stopProcess, uniqueName } from './helpers.js';
+import { idMapping, runFerry, scanAll, startFerry, stopFerry, uniqueName } from './helpers.js';
 
 const config = loadConfig();
 const s3 = s3Client(config.aws);
@@ -43,16 +43,11 @@ before(async () => {
   } finally {
     await db.end();
   }
-  worker = await startWorkerProcess(taskQueue);
-  ferry = await FerryClient.connect({ ...config, temporal: { ...config.temporal, taskQueue } });
+  ({ worker, ferry } = await startFerry(taskQueue));
 });
 
 after(async () => {
-  await ferry?.close();
-  if (worker) await stopProcess(worker);
-  const db = await connectMysql(config.mysqlUrl);
-  await db.query(`DROP DATABASE IF EXISTS \`${database}\``);
-  await db.end();
+  await stopFerry({ worker, ferry }, [database]);
   fs.rmSync(specDir, { recursive: true, force: true });
 });
 

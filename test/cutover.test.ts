@@ -17,7 +17,7 @@ import { dynamoClient, kinesisClient } from '../src/aws.js';
 import { FerryClient, resolveBackend, withSourceWrite, type MigrationHandle, type MigrationProgress } from '../src/client.js';
 import { loadConfig } from '../src/config.js';
 import { connectMysql } from '../src/mysql.js';
-import { startWorkerProcess, stopProcess, uniqueName } from './helpers.js';
+import { startFerry, startWorkerProcess, stopFerry, stopProcess, uniqueName } from './helpers.js';
 import { assertSameItems, dmsItems, dmsKey, exampleSpec, groupedItems, groupedKey, readPurchase, scanAll, seedPurchase } from './purchase.js';
 
 const config = loadConfig();
@@ -30,16 +30,11 @@ let worker: ChildProcess;
 let ferry: FerryClient;
 
 before(async () => {
-  worker = await startWorkerProcess(taskQueue);
-  ferry = await FerryClient.connect({ ...config, temporal: { ...config.temporal, taskQueue } });
+  ({ worker, ferry } = await startFerry(taskQueue));
 });
 
 after(async () => {
-  await ferry?.close();
-  if (worker) await stopProcess(worker);
-  const db = await connectMysql(config.mysqlUrl);
-  for (const database of databases) await db.query(`DROP DATABASE IF EXISTS \`${database}\``);
-  await db.end();
+  await stopFerry({ worker, ferry }, databases);
 });
 
 /** A fresh database with a seeded purchase table, dropped after the tests. */

@@ -9,8 +9,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { dynamoClient } from '../src/aws.js';
-import type { MigrationSpecInput } from '../src/client.js';
+import { FerryClient, type MigrationSpecInput } from '../src/client.js';
 import { loadConfig, projectRoot } from '../src/config.js';
+import { connectMysql } from '../src/mysql.js';
 import { TEMPORAL_CLI_VERSION } from '../src/stack/install.js';
 
 export const ROOT = projectRoot();
@@ -74,6 +75,30 @@ export async function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.kill(signal);
   await exited;
+}
+
+/** A worker in its own process on `taskQueue` and a client of that queue: what each end-to-end test file starts. */
+export async function startFerry(taskQueue: string): Promise<{ worker: ChildProcess; ferry: FerryClient }> {
+  const worker = await startWorkerProcess(taskQueue);
+  try {
+    const config = loadConfig();
+    return { worker, ferry: await FerryClient.connect({ ...config, temporal: { ...config.temporal, taskQueue } }) };
+  } catch (err) {
+    await stopProcess(worker);
+    throw err;
+  }
+}
+
+/** Undoes startFerry (either may be missing if it failed) and drops the file's source databases. */
+export async function stopFerry(started: { worker?: ChildProcess; ferry?: FerryClient }, databases: string[]): Promise<void> {
+  await started.ferry?.close();
+  if (started.worker) await stopProcess(started.worker);
+  const db = await connectMysql(loadConfig().mysqlUrl);
+  try {
+    for (const database of databases) await db.query(`DROP DATABASE IF EXISTS \`${database}\``);
+  } finally {
+    await db.end();
+  }
 }
 
 /** The Temporal CLI the stack built (or FERRY_TEMPORAL_BIN). */

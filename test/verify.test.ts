@@ -14,7 +14,7 @@ import { dynamoClient } from '../src/aws.js';
 import { FerryClient, type MigrationSpecInput } from '../src/client.js';
 import { loadConfig } from '../src/config.js';
 import { connectMysql } from '../src/mysql.js';
-import { idMapping, runFerry, startWorkerProcess, stopProcess, uniqueName } from './helpers.js';
+import { idMapping, runFerry, startFerry, stopFerry, uniqueName } from './helpers.js';
 
 const config = loadConfig();
 const database = `verify_${uniqueName('t').replace(/-/g, '_')}`;
@@ -32,17 +32,12 @@ before(async () => {
   } finally {
     await db.end();
   }
-  worker = await startWorkerProcess(taskQueue);
-  ferry = await FerryClient.connect({ ...config, temporal: { ...config.temporal, taskQueue } });
+  ({ worker, ferry } = await startFerry(taskQueue));
 });
 
 after(async () => {
-  await ferry?.close();
-  if (worker) await stopProcess(worker);
   fs.rmSync(specDir, { recursive: true, force: true });
-  const db = await connectMysql(config.mysqlUrl);
-  await db.query(`DROP DATABASE IF EXISTS \`${database}\``);
-  await db.end();
+  await stopFerry({ worker, ferry }, [database]);
 });
 
 test('verify matches after a migration, then finds a changed, a missing and an extra item and names their keys', async () => {
