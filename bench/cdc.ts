@@ -29,7 +29,7 @@
  * includes the baseline).
  */
 import { BatchGetItemCommand, ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
-import { CreateStreamCommand, DeleteStreamCommand, DescribeStreamSummaryCommand, GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand } from '@aws-sdk/client-kinesis';
+import { CreateStreamCommand, DeleteStreamCommand, DescribeStreamSummaryCommand, GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand, type _Record as KinesisRecord } from '@aws-sdk/client-kinesis';
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -128,20 +128,25 @@ async function waitForPhase(migration: MigrationHandle, phase: string): Promise<
   }
 }
 
-/** Every record's Kinesis arrival time (ms), over all shards, read until each shard is quiet. */
-async function arrivals(stream: string): Promise<number[]> {
+/** Every record of the stream, shard after shard from the start, read until each shard is quiet. */
+async function streamRecords(stream: string): Promise<KinesisRecord[]> {
   const { Shards = [] } = await kinesis.send(new ListShardsCommand({ StreamName: stream }));
-  const times: number[] = [];
+  const records: KinesisRecord[] = [];
   for (const shard of Shards) {
     let iterator = (await kinesis.send(new GetShardIteratorCommand({ StreamName: stream, ShardId: shard.ShardId, ShardIteratorType: 'TRIM_HORIZON' }))).ShardIterator;
     for (let empty = 0; iterator && empty < 3; ) {
       const page = await kinesis.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 10_000 }));
-      for (const r of page.Records ?? []) times.push(r.ApproximateArrivalTimestamp!.getTime());
+      records.push(...(page.Records ?? []));
       empty = page.Records?.length ? 0 : empty + 1;
       iterator = page.NextShardIterator;
     }
   }
-  return times.sort((a, b) => a - b);
+  return records;
+}
+
+/** Every record's Kinesis arrival time (ms), over all shards. */
+async function arrivals(stream: string): Promise<number[]> {
+  return (await streamRecords(stream)).map((r) => r.ApproximateArrivalTimestamp!.getTime()).sort((a, b) => a - b);
 }
 
 /** True once every item of `target` has v = `v`. */
@@ -335,22 +340,13 @@ async function lagSplit(stream: string, probes: Lag['probes']): Promise<{ captur
   const byNote = new Map(probes.map((p) => [p.note, p]));
   const capture: number[] = [];
   const apply: number[] = [];
-  const { Shards = [] } = await kinesis.send(new ListShardsCommand({ StreamName: stream }));
-  for (const shard of Shards) {
-    let iterator = (await kinesis.send(new GetShardIteratorCommand({ StreamName: stream, ShardId: shard.ShardId, ShardIteratorType: 'TRIM_HORIZON' }))).ShardIterator;
-    for (let empty = 0; iterator && empty < 3; ) {
-      const page = await kinesis.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 10_000 }));
-      for (const r of page.Records ?? []) {
-        const note = (JSON.parse(Buffer.from(r.Data!).toString('utf8')) as { after?: { note?: string } }).after?.note;
-        const probe = note === undefined ? undefined : byNote.get(note);
-        if (!probe) continue;
-        const arrived = r.ApproximateArrivalTimestamp!.getTime();
-        capture.push(arrived - probe.committed);
-        apply.push(probe.visible - arrived);
-      }
-      empty = page.Records?.length ? 0 : empty + 1;
-      iterator = page.NextShardIterator;
-    }
+  for (const r of await streamRecords(stream)) {
+    const note = (JSON.parse(Buffer.from(r.Data!).toString('utf8')) as { after?: { note?: string } }).after?.note;
+    const probe = note === undefined ? undefined : byNote.get(note);
+    if (!probe) continue;
+    const arrived = r.ApproximateArrivalTimestamp!.getTime();
+    capture.push(arrived - probe.committed);
+    apply.push(probe.visible - arrived);
   }
   return { capture: capture.sort((a, b) => a - b), apply: apply.sort((a, b) => a - b) };
 }
