@@ -13,11 +13,14 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { dynamoClient, kinesisClient, s3Client } from '../src/aws.js';
 import type { SourceTable, Staging } from '../src/bulk/model.js';
-import { applyPlan } from '../src/capture/applyPlan.js';
+import { applyPlan, plainShape, stagedRow, type Shape, type ShapedRow } from '../src/capture/applyPlan.js';
 import { deleteIfEmpty } from '../src/capture/emptyItems.js';
 import { MAX_TRANSACTION_ITEMS, packRound, type KeyNames, type Step } from '../src/capture/applyBatch.js';
-import { isEndMarker, type ChangeEvent } from '../src/capture/events.js';
+import { isEndMarker, type ChangeEvent, type EventRow } from '../src/capture/events.js';
+import { RowSql, RowSqlError, type ShapedImage } from '../src/capture/rowSql.js';
 import { loadConfig } from '../src/config.js';
+import { itemKey } from '../src/mapping/item.js';
+import { keyColumns } from '../src/mapping/tableMapping.js';
 import { ConversionError } from '../src/mapping/types.js';
 import { getJson } from '../src/s3.js';
 import type { MigrationSpec } from '../src/spec.js';
@@ -81,15 +84,59 @@ export async function applyChanges(spec: MigrationSpec, stage: Staging, request:
     )
   ).ShardIterator;
 
+  // spec.sql per table, as the bulk transform runs it: one DuckDB call per page for each table's images.
+  const rowSql = new Map<string, RowSql>();
+  const shapePage = async (events: ChangeEvent[]): Promise<Map<EventRow, ShapedImage>> => {
+    const shaped = new Map<EventRow, ShapedImage>();
+    const imagesOf = new Map<string, EventRow[]>();
+    for (const event of events) {
+      const source = sources.get(event.table);
+      if (!source || spec.sql[source.table] === undefined) continue;
+      const images = imagesOf.get(event.table) ?? [];
+      imagesOf.set(event.table, images);
+      for (const image of [event.before, event.after]) if (image) images.push(image);
+    }
+    for (const [table, images] of imagesOf) {
+      const source = sources.get(table)!;
+      let sql = rowSql.get(table);
+      if (!sql) rowSql.set(table, (sql = await RowSql.open(source.table, spec.sql[source.table]!, source.columns)));
+      const out = await sql.shape(images.map((image) => stagedRow(source, image)));
+      images.forEach((image, i) => shaped.set(image, out[i]!));
+    }
+    return shaped;
+  };
+  /** An image through spec.sql, from the page's shaped images; under grouping the SQL may not move a row to another item. */
+  const sqlShape = (source: SourceTable, shaped: Map<EventRow, ShapedImage>): Shape => {
+    const sql = rowSql.get(`${source.schema}.${source.table}`)!;
+    const plain = plainShape(source);
+    return (image) => {
+      const s = shaped.get(image)!;
+      if ('error' in s) throw new RowSqlError(s.error);
+      if (!s.row) return undefined;
+      const out = { columns: sql.columns!, row: s.row };
+      if (source.mapping.group) {
+        const key = (r: ShapedRow) => JSON.stringify(itemKey(source.mapping, r.columns, r.row, spec.conversion));
+        if (key(out) !== key(plain(image)!)) {
+          throw ApplicationFailure.nonRetryable(
+            `spec.sql.${source.table} changes the item key of a grouped row (${key(plain(image)!)} becomes ${key(out)}); with change capture the rows of one item travel ` +
+              `on one shard by their own key columns (${keyColumns(source.mapping).join(', ')}), so the SQL must leave those values as they are`,
+            'SqlMovesGroupedRow',
+          );
+        }
+      }
+      return out;
+    };
+  };
+
   /** One event's transactions as steps, or nothing when the event is for no migrated table or is a dead letter. */
-  const stepsOf = async (event: ChangeEvent): Promise<Step<StepTag>[]> => {
+  const stepsOf = async (event: ChangeEvent, shaped: Map<EventRow, ShapedImage>): Promise<Step<StepTag>[]> => {
     const source = sources.get(event.table);
     if (!source) return [];
     let plan;
     try {
-      plan = applyPlan(event, source, request.versionsTable, spec.conversion);
+      plan = applyPlan(event, source, request.versionsTable, spec.conversion, spec.sql[source.table] === undefined ? undefined : sqlShape(source, shaped));
     } catch (err) {
-      if (!(err instanceof ConversionError)) throw err;
+      if (!(err instanceof ConversionError || err instanceof RowSqlError)) throw err;
       const where = `${event.table} row (${Object.entries(event.key).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(', ')}), change ${event.version}`;
       if (spec.errors.policy === 'fail') throw ApplicationFailure.nonRetryable(`${where}: ${err.message}`, 'BadRecord');
       await s3.send(new PutObjectCommand({ Bucket: stage.bucket, Key: `${stage.root}/apply/dead-letters/${event.version}.json`, Body: JSON.stringify({ ...event, reason: err.message }) }));
@@ -179,6 +226,7 @@ export async function applyChanges(spec: MigrationSpec, stage: Staging, request:
       const lanes: Step<StepTag>[][] = [];
       const laneOf = new Map<string, number>();
       let ended = false;
+      const events: { event: ChangeEvent; key: string }[] = [];
       for (const record of records) {
         let event = JSON.parse(Buffer.from(record.Data!).toString('utf8')) as ChangeEvent & { s3?: string };
         if (isEndMarker(event)) {
@@ -189,9 +237,12 @@ export async function applyChanges(spec: MigrationSpec, stage: Staging, request:
           continue; // another run's
         }
         if (event.s3) event = (await getJson<ChangeEvent>(s3, stage.bucket, event.s3))!;
-        const steps = await stepsOf(event);
+        events.push({ event, key: record.PartitionKey ?? '' });
+      }
+      const shaped = await shapePage(events.map((e) => e.event));
+      for (const { event, key } of events) {
+        const steps = await stepsOf(event, shaped);
         if (!steps.length) continue;
-        const key = record.PartitionKey ?? '';
         let lane = laneOf.get(key);
         if (lane === undefined) {
           lane = lanes.push([]) - 1;
@@ -228,6 +279,7 @@ export async function applyChanges(spec: MigrationSpec, stage: Staging, request:
     }
   } finally {
     clearInterval(beating);
+    for (const sql of rowSql.values()) sql.close();
   }
   context.heartbeat({ ...state, shardId: request.shardId });
   return { shardId: request.shardId, ...state };

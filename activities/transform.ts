@@ -3,45 +3,21 @@
  * DuckDB SQL and the table mapping, into DynamoDB items staged in S3 as JSON
  * lines. Bad records follow the spec's error policy.
  */
-import type { DuckDBType } from '@duckdb/node-api';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import fs from 'node:fs';
 import path from 'node:path';
 import { once } from 'node:events';
 import { s3Client } from '../src/aws.js';
-import { duckIdent, fromDuckValue, openScratch, sqlString } from '../src/bulk/duck.js';
+import { duckIdent, fromDuckValue, openScratch, outputColumns, sqlString } from '../src/bulk/duck.js';
 import { partitionKeys, type SourceTable, type Staging, type TransformResult } from '../src/bulk/model.js';
 import type { PartitionRange } from '../src/bulk/partitionPlan.js';
 import { loadConfig } from '../src/config.js';
 import { checkItemSize, groupToItem, rowToItem, type Item, type Row } from '../src/mapping/item.js';
 import { ItemChecksum, itemToLine } from '../src/mapping/itemJson.js';
 import { keyColumns } from '../src/mapping/tableMapping.js';
-import { ConversionError, stagingType, templateText, type ColumnFamily, type SourceColumn } from '../src/mapping/types.js';
+import { ConversionError, stagingType, templateText } from '../src/mapping/types.js';
 import { deleteObject, downloadFile, uploadFile } from '../src/s3.js';
 import type { MigrationSpec } from '../src/spec.js';
-
-/** Families for columns the spec's SQL made up, from their DuckDB type. */
-function familyOfDuckType(type: string): ColumnFamily {
-  if (/^U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)$/.test(type)) return 'integer';
-  if (/^DECIMAL/.test(type)) return 'decimal';
-  if (type === 'FLOAT' || type === 'DOUBLE') return 'float';
-  if (type === 'BLOB') return 'binary';
-  if (type === 'BOOLEAN') return 'bit';
-  if (type === 'DATE') return 'date';
-  if (/^TIMESTAMP/.test(type)) return 'datetime';
-  if (type === 'VARCHAR') return 'text';
-  throw new Error(`the spec's SQL produced a ${type} column; return only scalar columns (cast lists and structs to VARCHAR JSON)`);
-}
-
-function outputColumns(source: SourceTable, names: string[], types: DuckDBType[]): SourceColumn[] {
-  return names.map((name, i) => {
-    const type = types[i]!.toString();
-    const original = source.columns.find((c) => c.name === name);
-    if (original && stagingType(original) === type) return original;
-    const family = familyOfDuckType(type);
-    return { name, family, mysqlType: type.toLowerCase(), nullable: true, unsigned: type.startsWith('U'), precision: family === 'bit' ? 1 : undefined };
-  });
-}
 
 class LineFile {
   readonly stream: fs.WriteStream;
@@ -79,7 +55,7 @@ export async function transformPartition(spec: MigrationSpec, stage: Staging, so
     const groupBy = mapping.group ? keyColumns(mapping) : [];
     const query = groupBy.length ? `SELECT * FROM (${userSql}) ORDER BY ${groupBy.map(duckIdent).join(', ')}` : userSql;
     const result = await scratch.duck.stream(query);
-    const columns = outputColumns(source, result.columnNames(), result.columnTypes());
+    const columns = outputColumns(source.columns, result.columnNames(), result.columnTypes());
 
     const items = new LineFile(path.join(scratch.dir, 'items.jsonl'));
     const deadLetters = new LineFile(path.join(scratch.dir, 'dead-letters.jsonl'));

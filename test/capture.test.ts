@@ -77,6 +77,14 @@ async function writeChanges(db: MysqlConnection): Promise<string[]> {
   return expected;
 }
 
+/** Resolves once the migration's capture has recorded its start position: every change after this counts. */
+async function captureStarted(migration: { progress(): Promise<{ capture?: unknown }> }): Promise<void> {
+  for (let i = 0; !(await migration.progress().catch(() => undefined))?.capture; i++) {
+    assert.ok(i < 300, 'capture never started');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 async function readStream(stream: string): Promise<ChangeEvent[]> {
   const kinesis = kinesisClient(config.aws);
   const { Shards = [] } = await kinesis.send(new ListShardsCommand({ StreamName: stream }));
@@ -120,10 +128,7 @@ test('every change after the start position reaches the stream despite a worker 
   const handle = ferry.client.workflow.getHandle(migration.workflowId);
 
   // Capture has recorded its start position: from here on, every change counts.
-  for (let i = 0; !(await migration.progress().catch(() => undefined))?.capture; i++) {
-    assert.ok(i < 300, 'capture never started');
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  await captureStarted(migration);
   const db = await connectMysql(config.mysqlUrl);
   const expected = await writeChanges(db);
   await db.end();
@@ -198,10 +203,7 @@ test('grouping mapping: changes set or remove only their own attribute; an order
     writeBudget: { itemsPerSecond: 40 },
     capture: { createStream: true, shards: 2, cutover: 'none' },
   });
-  for (let i = 0; !(await migration.progress().catch(() => undefined))?.capture; i++) {
-    assert.ok(i < 300, 'capture never started');
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  await captureStarted(migration);
   const db = await connectMysql(config.mysqlUrl);
   await db.query(`INSERT INTO ${t} VALUES (1, 1, 2000, 5), (1, 1, 2001, 6)`); // new products in an existing order
   await db.query(`UPDATE ${t} SET quantity = 42 WHERE customerid = 2 AND orderid = 3 AND productid = 1001`);
@@ -237,4 +239,52 @@ test('grouping mapping: changes set or remove only their own attribute; an order
   assert.deepEqual(wrong.slice(0, 10), [], `${wrong.length} items differ`);
   assert.ok(!have.has('4#4'), 'the order whose products were all deleted is gone');
   assert.deepEqual(have.get('5#20'), { '1003': String(1 + ((5 * 60 + 5 * 6 + 3) % 9)) }, 'the moved product is in its new order');
+});
+
+test("spec.sql shapes change events as it shapes bulk rows: a row the SQL filters out leaves the target when an update makes it so, and enters when an update lets it through", async () => {
+  const t = `\`${database}\`.ledger`;
+  const setup = await connectMysql(config.mysqlUrl);
+  await setup.query(`CREATE TABLE ${t} (id INT PRIMARY KEY, balance DECIMAL(12,2) NOT NULL, note VARCHAR(50))`);
+  // Every tenth row is one the SQL filters out.
+  await setup.query(`INSERT INTO ${t} SELECT seq, seq * 1.25, IF(seq MOD 10 = 0, CONCAT('skip ', seq), CONCAT('n', seq)) FROM seq_1_to_2000`);
+  await setup.end();
+
+  const target = uniqueName('ledger');
+  const migration = await ferry.startMigration({
+    name: uniqueName('capture-sql'),
+    source: { database },
+    mapping: idMapping(database, 'ledger', target),
+    sql: { ledger: "SELECT id, balance * 2 AS doubled, upper(note) AS note FROM source WHERE note NOT LIKE 'skip%'" },
+    target: { create: true },
+    bulk: { partitions: 3, concurrency: 1 },
+    writeBudget: { itemsPerSecond: 300 },
+    capture: { createStream: true, shards: 2, cutover: 'none' },
+  });
+  await captureStarted(migration);
+  const db = await connectMysql(config.mysqlUrl);
+  await db.query(`INSERT INTO ${t} VALUES (2001, 1.5, 'new'), (2002, 2.5, 'skip new')`); // one in, one filtered out
+  await db.query(`UPDATE ${t} SET note = 'back' WHERE id = 10`); // filtered out → through: the item appears
+  await db.query(`UPDATE ${t} SET note = 'skip now' WHERE id = 11`); // through → filtered out: the item goes
+  await db.query(`UPDATE ${t} SET balance = 99.99 WHERE id = 12`);
+  await db.query(`UPDATE ${t} SET note = NULL WHERE id = 13`); // NULL NOT LIKE … is NULL: filtered out, as in bulk
+  await db.query(`DELETE FROM ${t} WHERE id IN (14, 20, 1995)`); // through, filtered out, not exported yet
+  await db.query(`UPDATE ${t} SET id = 5015 WHERE id = 15`); // primary-key change
+  await db.query(`UPDATE ${t} SET balance = balance + 1 WHERE id BETWEEN 100 AND 150`);
+  const [rows] = await db.query(`SELECT id, balance, note FROM ${t}`);
+  await db.end();
+
+  const report = await migration.result();
+  assert.ok(report.capture);
+  // The SQL's meaning, computed here: rows whose note is set and does not start with "skip", balance doubled, note upper-cased.
+  const want = new Map(
+    (rows as { id: number; balance: string; note: string | null }[])
+      .filter((r) => r.note !== null && !r.note.startsWith('skip'))
+      .map((r) => [String(r.id), `${Number(r.balance) * 2} ${r.note!.toUpperCase()}`]),
+  );
+  const items = await scanAll(target);
+  const have = new Map(items.map((i) => [i.id!.N!, `${Number(i.doubled?.N)} ${i.note?.S}${i.balance ? ' +balance' : ''}`]));
+  const wrong = [...new Set([...want.keys(), ...have.keys()])].filter((id) => want.get(id) !== have.get(id)).map((id) => `id ${id}: target ${have.get(id)}, source ${want.get(id)}`);
+  assert.deepEqual(wrong.slice(0, 10), [], `${wrong.length} rows differ`);
+  assert.equal(have.get('10'), '25 BACK', 'the row the update let through is in the target');
+  assert.ok(!have.has('11') && !have.has('13'), 'the rows the updates filtered out are gone');
 });

@@ -3,11 +3,11 @@
  * scratch folder, with a memory cap so large partitions spill to disk instead
  * of growing the worker.
  */
-import { DuckDBAppender, DuckDBBlobValue, DuckDBDecimalValue, DuckDBInstance, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
+import { DuckDBAppender, DuckDBBlobValue, DuckDBDecimalValue, DuckDBInstance, type DuckDBConnection, type DuckDBType, type DuckDBValue } from '@duckdb/node-api';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { stagingType, type SourceColumn, type StagedValue } from '../mapping/types.js';
+import { stagingType, type ColumnFamily, type SourceColumn, type StagedValue } from '../mapping/types.js';
 
 export interface Scratch {
   dir: string;
@@ -71,6 +71,11 @@ function appenderFor(column: SourceColumn): Append {
 /** Creates the staging table for `columns` and returns a row appender for it. */
 export async function stagingAppender(duck: DuckDBConnection, table: string, columns: SourceColumn[]) {
   await duck.run(`CREATE TABLE ${duckIdent(table)} (${columns.map((c) => `${duckIdent(c.name)} ${stagingType(c)}`).join(', ')})`);
+  return rowAppender(duck, table, columns);
+}
+
+/** A row appender for an existing table whose columns are `columns`, in order. */
+export async function rowAppender(duck: DuckDBConnection, table: string, columns: SourceColumn[]) {
   const appender = await duck.createAppender(table);
   const appends = columns.map(appenderFor);
   return {
@@ -109,4 +114,28 @@ export function sqlString(text: string): string {
 /** A DuckDB identifier (DuckDB quotes with ", MySQL with `). */
 export function duckIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** Families for columns the spec's SQL made up, from their DuckDB type. */
+function familyOfDuckType(type: string): ColumnFamily {
+  if (/^U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)$/.test(type)) return 'integer';
+  if (/^DECIMAL/.test(type)) return 'decimal';
+  if (type === 'FLOAT' || type === 'DOUBLE') return 'float';
+  if (type === 'BLOB') return 'binary';
+  if (type === 'BOOLEAN') return 'bit';
+  if (type === 'DATE') return 'date';
+  if (/^TIMESTAMP/.test(type)) return 'datetime';
+  if (type === 'VARCHAR') return 'text';
+  throw new Error(`the spec's SQL produced a ${type} column; return only scalar columns (cast lists and structs to VARCHAR JSON)`);
+}
+
+/** The columns a query over staged rows returns: the source's own where name and type are kept, else typed from DuckDB's type. */
+export function outputColumns(sourceColumns: SourceColumn[], names: string[], types: DuckDBType[]): SourceColumn[] {
+  return names.map((name, i) => {
+    const type = types[i]!.toString();
+    const original = sourceColumns.find((c) => c.name === name);
+    if (original && stagingType(original) === type) return original;
+    const family = familyOfDuckType(type);
+    return { name, family, mysqlType: type.toLowerCase(), nullable: true, unsigned: type.startsWith('U'), precision: family === 'bit' ? 1 : undefined };
+  });
 }

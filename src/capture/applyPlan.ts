@@ -7,7 +7,7 @@
 import type { AttributeValue, TransactWriteItem } from '@aws-sdk/client-dynamodb';
 import type { SourceTable } from '../bulk/model.js';
 import { groupAttribute, itemKey, rowToItem, type Row } from '../mapping/item.js';
-import { fromMysql, type ConversionOptions } from '../mapping/types.js';
+import { fromMysql, type ConversionOptions, type SourceColumn } from '../mapping/types.js';
 import { decodeValue, type ChangeEvent, type EventRow } from './events.js';
 
 /** The side table's key for one source row. */
@@ -67,56 +67,81 @@ export interface ApplyPlan {
   maybeEmpty: Record<string, AttributeValue>[];
 }
 
+/** A row image as the mapping takes it: its columns and staged values. */
+export interface ShapedRow {
+  columns: SourceColumn[];
+  row: Row;
+}
+
+/**
+ * How an image becomes a shaped row. Without spec.sql: its own columns and
+ * values. With it: the SQL's output (src/capture/rowSql.ts), or undefined when
+ * the SQL filtered the row out, as the bulk path would not have copied it.
+ */
+export type Shape = (image: EventRow) => ShapedRow | undefined;
+
+export function plainShape(source: Pick<SourceTable, 'columns'>): Shape {
+  return (image) => ({ columns: source.columns, row: stagedRow(source, image) });
+}
+
 /**
  * What applying one event takes. Record-to-record and document mappings: put
  * or delete the row's item. Grouping mapping: set or remove the row's own
  * attribute of its group's item (never the whole item). A primary-key change
  * removes the old row and writes the new one as two transactions, each with
- * its own version check, so neither is lost to the other's staleness.
+ * its own version check, so neither is lost to the other's staleness. An
+ * update that moves the row's item (its key comes out different) or that the
+ * spec's SQL now filters out takes the old item or attribute away in the same
+ * transaction.
  */
-export function applyPlan(event: ChangeEvent, source: SourceTable, versionsTable: string, options: ConversionOptions): ApplyPlan {
+export function applyPlan(event: ChangeEvent, source: SourceTable, versionsTable: string, options: ConversionOptions, shape: Shape = plainShape(source)): ApplyPlan {
   const mapping = source.mapping;
   const target = mapping.targetTable;
   const maybeEmpty: Record<string, AttributeValue>[] = [];
   const version = (image: EventRow, deleted: boolean) => versionWrite(versionsTable, event.table, primaryKeyOf(source, image), event.version, deleted);
+  const keyOf = (s: ShapedRow) => itemKey(mapping, s.columns, s.row, options);
 
-  const remove = (image: EventRow): TransactWriteItem[] => {
-    const row = stagedRow(source, image);
-    const Key = itemKey(mapping, source.columns, row, options);
-    if (!mapping.group) return [version(image, true), { Delete: { TableName: target, Key } }];
-    const { name } = groupAttribute(mapping, source.columns, row, options);
+  /** The target operations that take a row out: delete its item, or remove its attribute from its group's item. */
+  const takeOut = (s: ShapedRow): TransactWriteItem[] => {
+    const Key = keyOf(s);
+    if (!mapping.group) return [{ Delete: { TableName: target, Key } }];
+    const { name } = groupAttribute(mapping, s.columns, s.row, options);
     maybeEmpty.push(Key);
-    return [version(image, true), { Update: { TableName: target, Key, UpdateExpression: 'REMOVE #a', ExpressionAttributeNames: { '#a': name } } }, revisionBump(versionsTable, target, Key)];
+    return [{ Update: { TableName: target, Key, UpdateExpression: 'REMOVE #a', ExpressionAttributeNames: { '#a': name } } }, revisionBump(versionsTable, target, Key)];
+  };
+  const remove = (image: EventRow): TransactWriteItem[] => {
+    const s = shape(image);
+    return [version(image, true), ...(s ? takeOut(s) : [])];
   };
   const write = (image: EventRow, replacing?: EventRow): TransactWriteItem[] => {
-    const row = stagedRow(source, image);
-    if (!mapping.group) return [version(image, false), { Put: { TableName: target, Item: rowToItem(mapping, source.columns, row, options) } }];
-    const Key = itemKey(mapping, source.columns, row, options);
-    const { name, value } = groupAttribute(mapping, source.columns, row, options);
+    const s = shape(image);
+    const old = replacing ? shape(replacing) : undefined;
+    if (!s) return [version(image, false), ...(old ? takeOut(old) : [])];
+    const Key = keyOf(s);
+    const moved = old !== undefined && JSON.stringify(keyOf(old)) !== JSON.stringify(Key);
+    if (!mapping.group) return [version(image, false), ...(moved ? takeOut(old) : []), { Put: { TableName: target, Item: rowToItem(mapping, s.columns, s.row, options) } }];
+    const { name, value } = groupAttribute(mapping, s.columns, s.row, options);
     const names: Record<string, string> = { '#a': name };
     const set = value === undefined ? [] : ['#a = :v'];
     const removes = value === undefined ? ['#a'] : [];
-    if (replacing) {
-      // The same row under another attribute name or in another item: its old attribute goes.
-      const old = stagedRow(source, replacing);
-      const oldKey = itemKey(mapping, source.columns, old, options);
-      const oldName = groupAttribute(mapping, source.columns, old, options).name;
-      if (JSON.stringify(oldKey) === JSON.stringify(Key)) {
-        if (oldName !== name) removes.push('#old');
+    if (moved) {
+      // The same row in another item: its old attribute goes.
+      return [
+        version(image, false),
+        ...takeOut(old),
+        { Update: { TableName: target, Key, UpdateExpression: set.length ? 'SET #a = :v' : 'REMOVE #a', ExpressionAttributeNames: { '#a': name }, ...(set.length ? { ExpressionAttributeValues: { ':v': value! } } : {}) } },
+        revisionBump(versionsTable, target, Key),
+      ];
+    }
+    if (old) {
+      // The same row under another attribute name: its old attribute goes.
+      const oldName = groupAttribute(mapping, old.columns, old.row, options).name;
+      if (oldName !== name) {
+        removes.push('#old');
         names['#old'] = oldName;
-      } else {
-        maybeEmpty.push(oldKey);
-        return [
-          version(image, false),
-          { Update: { TableName: target, Key: oldKey, UpdateExpression: 'REMOVE #a', ExpressionAttributeNames: { '#a': oldName } } },
-          revisionBump(versionsTable, target, oldKey),
-          { Update: { TableName: target, Key, UpdateExpression: set.length ? 'SET #a = :v' : 'REMOVE #a', ExpressionAttributeNames: { '#a': name }, ...(set.length ? { ExpressionAttributeValues: { ':v': value! } } : {}) } },
-          revisionBump(versionsTable, target, Key),
-        ];
       }
     }
     if (removes.length && !set.length) maybeEmpty.push(Key);
-    if (!names['#old'] || !removes.includes('#old')) delete names['#old'];
     const expression = [set.length ? `SET ${set.join(', ')}` : '', removes.length ? `REMOVE ${removes.join(', ')}` : ''].filter(Boolean).join(' ');
     return [
       version(image, false),
@@ -134,7 +159,7 @@ export function applyPlan(event: ChangeEvent, source: SourceTable, versionsTable
       const before = versionKey(event.table, primaryKeyOf(source, event.before!));
       const after = versionKey(event.table, primaryKeyOf(source, event.after!));
       if (before !== after) return { transactions: [remove(event.before!), write(event.after!)], maybeEmpty };
-      return { transactions: [write(event.after!, mapping.group ? event.before! : undefined)], maybeEmpty };
+      return { transactions: [write(event.after!, event.before!)], maybeEmpty };
     }
   }
 }
