@@ -1,33 +1,35 @@
 /**
  * Cutover (docs/cdc.md): freeze the source's writes at the fence, drain
- * capture and apply to the final binlog position, check counts, flip the
- * routing record, release. One activity on one connection: if anything fails,
- * or the worker dies, the transaction rolls back and the fence opens with the
- * routing still on MySQL.
+ * capture and apply to the final binlog position, check the items changed
+ * last against the source, flip the routing record, release. One activity on
+ * one connection: if anything fails, or the worker dies, the transaction rolls
+ * back and the fence opens with the routing still on MySQL.
  */
 import { GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { dynamoClient } from '../src/aws.js';
-import type { SourceTable } from '../src/bulk/model.js';
+import { dynamoClient, s3Client } from '../src/aws.js';
+import type { SourceTable, Staging } from '../src/bulk/model.js';
 import { quoteIdent } from '../src/bulk/partitionPlan.js';
 import type { BinlogPosition } from '../src/capture/events.js';
+import { recentChangesKey, type RecentChanges } from '../src/capture/recentChanges.js';
 import { ROUTING_SOURCE_TABLE } from '../src/capture/routing.js';
 import { loadConfig } from '../src/config.js';
-import { keyColumns } from '../src/mapping/tableMapping.js';
+import { getJson } from '../src/s3.js';
 import { connectSource, sourceDatabase } from '../src/source.js';
 import type { MigrationSpec } from '../src/spec.js';
 import { listShards, type ApplyResult } from './apply.js';
-import { countItems } from './verify.js';
+import { checkChangedItems } from './changedItems.js';
 
 export interface CutoverResult {
   /** From taking the fence to releasing it: the writes' downtime. */
   freezeMs: number;
-  /** Where the freeze went: reading the final position and telling the workflow, capture and apply draining to it, the counts, the flip and release. */
-  phases: { positionMs: number; drainMs: number; countsMs: number; flipMs: number };
+  /** Where the freeze went: reading the final position and telling the workflow, capture and apply draining to it, the item check, the flip and release. */
+  phases: { positionMs: number; drainMs: number; checkMs: number; flipMs: number };
   position: BinlogPosition;
   flippedAt: string;
-  counts: { table: string; sourceItems: number; targetItems: number }[];
+  /** The check inside the freeze: the changes of the last `coveredMs` (of `windowMs` asked for) and the items they touched, all equal. */
+  check: { changes: number; items: number; windowMs: number; coveredMs: number };
 }
 
 function workflowHandle(context: Context) {
@@ -63,7 +65,7 @@ export async function awaitLag(shards: number, maxLagMs: number): Promise<{ maxM
   }
 }
 
-export async function freezeAndFlip(spec: MigrationSpec, tables: SourceTable[]): Promise<CutoverResult> {
+export async function freezeAndFlip(spec: MigrationSpec, tables: SourceTable[], stage: Staging): Promise<CutoverResult> {
   const context = Context.current();
   const capture = spec.capture!;
   const handle = workflowHandle(context);
@@ -117,25 +119,26 @@ export async function freezeAndFlip(spec: MigrationSpec, tables: SourceTable[]):
       await sleep(20);
     }
     const drainedAt = performance.now();
-    const counts: CutoverResult['counts'] = [];
-    for (const t of tables) {
-      const table = `${quoteIdent(t.schema)}.${quoteIdent(t.table)}`;
-      const sql = t.mapping.group
-        ? `SELECT COUNT(*) AS n FROM (SELECT DISTINCT ${keyColumns(t.mapping).map(quoteIdent).join(', ')} FROM ${table}) AS items`
-        : `SELECT COUNT(*) AS n FROM ${table}`;
-      const [[{ n }]] = (await db.query(sql)) as unknown as [[{ n: number | string }]];
-      counts.push({ table: `${t.schema}.${t.table}`, sourceItems: Number(n), targetItems: await countItems(t.mapping.targetTable) });
-    }
-    const off = counts.filter((c) => c.sourceItems !== c.targetItems);
-    if (off.length && spec.errors.policy === 'fail') {
+    // Every item changed in the last capture.checkWindowMs, source (now final) against target, item by item.
+    const listKey = recentChangesKey(stage, runId);
+    const recent = await getJson<RecentChanges>(s3Client(loadConfig().aws), stage.bucket, listKey);
+    if (!recent) {
       throw ApplicationFailure.nonRetryable(
-        `after the drain the counts differ (${off.map((c) => `${c.table}: ${c.sourceItems} source items, ${c.targetItems} in the target`).join('; ')}); ` +
-          'the freeze was released and the routing left on MySQL. Run `ferry verify` to see which keys',
-        'CutoverCountsDiffer',
+        `capture left no list of the last changes at s3://${stage.bucket}/${listKey}, so the items they touched could not be checked; ` +
+          'the freeze was released and the routing left on MySQL; the run fails, and `ferry resume` starts a new run on its finished partitions and captured changes',
+        'CutoverCheckMissing',
       );
     }
-
-    const countedAt = performance.now();
+    const check = await checkChangedItems(db, dynamo, spec, tables, recent);
+    if (check.differing) {
+      throw ApplicationFailure.nonRetryable(
+        `after the drain ${check.differing} of the ${check.items} items changed in the last ${check.coveredMs} ms differ between the source and the target, first: ` +
+          `${check.mismatches.map((m) => `${m.table} ${m.key}: source ${m.source}, target ${m.target}`).join('; ')}. ` +
+          'The freeze was released and the routing left on MySQL; the run fails. Run `ferry verify` for the whole table, then `ferry resume`',
+        'CutoverItemsDiffer',
+      );
+    }
+    const checkedAt = performance.now();
     const flippedAt = new Date().toISOString();
     await dynamo.send(
       new UpdateItemCommand({
@@ -150,8 +153,8 @@ export async function freezeAndFlip(spec: MigrationSpec, tables: SourceTable[]):
     await db.query(`UPDATE ${fence} SET backend = 'dynamodb', changed_at = NOW(3) WHERE name = ?`, [spec.name]);
     await db.commit();
     const released = performance.now();
-    const phases = { positionMs: signalled - frozenAt, drainMs: drainedAt - signalled, countsMs: countedAt - drainedAt, flipMs: released - countedAt };
-    return { freezeMs: Math.round(released - frozenAt), phases: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, Math.round(v)])) as CutoverResult['phases'], position, flippedAt, counts };
+    const phases = { positionMs: signalled - frozenAt, drainMs: drainedAt - signalled, checkMs: checkedAt - drainedAt, flipMs: released - checkedAt };
+    return { freezeMs: Math.round(released - frozenAt), phases: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, Math.round(v)])) as CutoverResult['phases'], position, flippedAt, check: { changes: check.changes, items: check.items, windowMs: check.windowMs, coveredMs: check.coveredMs } };
   } catch (err) {
     await db.rollback().catch(() => {});
     if (flipped) {

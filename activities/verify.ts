@@ -5,7 +5,7 @@
  * first differing keys with both sides. Numbers compare by value (DynamoDB
  * respells them).
  */
-import { BatchGetItemCommand, ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { BatchGetItemCommand, ScanCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { Context } from '@temporalio/activity';
 import readline from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -13,13 +13,14 @@ import { dynamoClient, s3Client } from '../src/aws.js';
 import type { SourceTable, Staging } from '../src/bulk/model.js';
 import { partitionId, type PartitionRange } from '../src/bulk/partitionPlan.js';
 import { loadConfig } from '../src/config.js';
-import { comparableLine, ItemChecksum, lineToItem } from '../src/mapping/itemJson.js';
+import { comparableLine, ItemChecksum, itemToLine, lineToItem } from '../src/mapping/itemJson.js';
 import type { Item } from '../src/mapping/item.js';
 import { objectStream } from '../src/s3.js';
 import type { MigrationSpec } from '../src/spec.js';
 import { exportPartition } from './export.js';
 import { transformPartition } from './transform.js';
 
+/** One differing key; items are shown as DynamoDB JSON (compared by value, shown as stored). */
 export interface Mismatch {
   key: string;
   /** The source row transformed, or "absent". */
@@ -53,26 +54,14 @@ export async function verifyPartition(spec: MigrationSpec, stage: Staging, sourc
   const keyNames = [mapping.partitionKey, ...(mapping.sortKey ? [mapping.sortKey] : [])];
   // Lookups compare key values by value; messages show them as the source spells them.
   const keyText = (item: Item) => comparableLine(Object.fromEntries(keyNames.map((k) => [k, item[k]!])));
-  const shownKey = (item: Item) =>
-    keyNames
-      .map((k) => {
-        const v = item[k]!;
-        return `${k}=${v.N ?? v.S ?? (v.B ? `base64:${Buffer.from(v.B).toString('base64')}` : JSON.stringify(v))}`;
-      })
-      .join(', ');
+  const shownKey = (item: Item) => showKey(item, keyNames);
   const sourceSum = new ItemChecksum();
   const targetSum = new ItemChecksum();
   const result: VerifyPartitionResult = { partition: partitionId(range), sourceItems: 0, targetItems: 0, sourceChecksum: '', targetChecksum: '', differing: 0, missing: 0, mismatches: [] };
 
   const compare = async (batch: Item[]) => {
-    let keys: Record<string, AttributeValue>[] = batch.map((item) => Object.fromEntries(keyNames.map((k) => [k, item[k]!])));
     const found = new Map<string, Item>();
-    for (let attempt = 0; keys.length; attempt++) {
-      if (attempt) await sleep(Math.random() * Math.min(2000, 50 * 2 ** attempt));
-      const response = await dynamo.send(new BatchGetItemCommand({ RequestItems: { [mapping.targetTable]: { Keys: keys, ConsistentRead: true } } }));
-      for (const item of response.Responses?.[mapping.targetTable] ?? []) found.set(keyText(item), item);
-      keys = (response.UnprocessedKeys?.[mapping.targetTable]?.Keys as Record<string, AttributeValue>[] | undefined) ?? [];
-    }
+    for (const item of await getItems(dynamo, mapping.targetTable, batch.map((item) => Object.fromEntries(keyNames.map((k) => [k, item[k]!]))))) found.set(keyText(item), item);
     for (const item of batch) {
       const want = comparableLine(item);
       sourceSum.addLine(want);
@@ -84,10 +73,10 @@ export async function verifyPartition(spec: MigrationSpec, stage: Staging, sourc
         result.targetItems++;
         if (have === want) continue;
         result.differing++;
-        if (result.mismatches.length < maxMismatches) result.mismatches.push({ key: shownKey(item), source: want, target: have });
+        if (result.mismatches.length < maxMismatches) result.mismatches.push({ key: shownKey(item), source: itemToLine(item), target: itemToLine(target) });
       } else {
         result.missing++;
-        if (result.mismatches.length < maxMismatches) result.mismatches.push({ key: shownKey(item), source: want, target: 'absent' });
+        if (result.mismatches.length < maxMismatches) result.mismatches.push({ key: shownKey(item), source: itemToLine(item), target: 'absent' });
       }
     }
   };
@@ -107,6 +96,28 @@ export async function verifyPartition(spec: MigrationSpec, stage: Staging, sourc
   result.sourceChecksum = sourceSum.hex();
   result.targetChecksum = targetSum.hex();
   return result;
+}
+
+/** A key as messages show it: `name=value, …`, values as the source spells them. */
+export function showKey(item: Item, keyNames: string[]): string {
+  return keyNames
+    .map((k) => {
+      const v = item[k]!;
+      return `${k}=${v.N ?? v.S ?? (v.B ? `base64:${Buffer.from(v.B).toString('base64')}` : JSON.stringify(v))}`;
+    })
+    .join(', ');
+}
+
+/** The items of `keys` (at most 100) that exist, read consistently; unprocessed keys are asked again with backoff. */
+export async function getItems(dynamo: DynamoDBClient, table: string, keys: Record<string, AttributeValue>[]): Promise<Item[]> {
+  const found: Item[] = [];
+  for (let attempt = 0; keys.length; attempt++) {
+    if (attempt) await sleep(Math.random() * Math.min(2000, 50 * 2 ** attempt));
+    const response = await dynamo.send(new BatchGetItemCommand({ RequestItems: { [table]: { Keys: keys, ConsistentRead: true } } }));
+    found.push(...(response.Responses?.[table] ?? []));
+    keys = (response.UnprocessedKeys?.[table]?.Keys as Record<string, AttributeValue>[] | undefined) ?? [];
+  }
+  return found;
 }
 
 /** Items in a target table (a parallel COUNT scan): with the per-key comparison, what is left over is extra. */

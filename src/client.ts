@@ -82,7 +82,12 @@ export class MigrationHandle {
     try {
       return (await this.handle.executeUpdate('approveCutover', { args: [] })) as CutoverResult;
     } catch (err) {
-      if (err instanceof WorkflowUpdateFailedError && err.cause) throw new Error(`the cutover was not done: ${err.cause.message}`, { cause: err });
+      if (err instanceof WorkflowUpdateFailedError && err.cause) {
+        // The reason is the innermost cause: an activity's failure wraps the ApplicationFailure that says why.
+        let cause: Error = err.cause;
+        while (cause.cause instanceof Error) cause = cause.cause;
+        throw new Error(`the cutover was not done: ${cause.message}`, { cause: err });
+      }
       throw err;
     }
   }

@@ -89,12 +89,19 @@ export const migrationSpec = z.object({
       maxLagMs: positiveInt.default(1_000),
       /** Longest the freeze may last waiting for the drain; beyond it the cutover is rolled back. */
       maxFreezeMs: positiveInt.default(30_000),
+      /**
+       * Inside the freeze, after the drain, every item changed in this many ms before the final position is read
+       * from the source (transformed) and the target and compared; a difference rolls the cutover back. It must
+       * cover apply's lag at the freeze, so it may not be under maxLagMs.
+       */
+      checkWindowMs: positiveInt.max(600_000).default(5_000),
       /** After a completed run, delete the stream ferry created and the versions table (they are the run's own). */
       cleanup: z.boolean().default(true),
       /** DynamoDB table of routing records that resolveBackend() reads (key `name`). */
       routingTable: z.string().regex(/^[A-Za-z0-9_.-]{3,255}$/, 'expected a DynamoDB table name').default('ferry-routing'),
     })
     .strict()
+    .refine((c) => c.checkWindowMs >= c.maxLagMs, { message: 'expected at least capture.maxLagMs: the freeze checks the items changed in this window, which must cover what apply may still be applying when it starts', path: ['checkWindowMs'] })
     .optional(),
   errors: z
     .object({

@@ -10,7 +10,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
+import { DescribeTableCommand, GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { DescribeStreamSummaryCommand } from '@aws-sdk/client-kinesis';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { dynamoClient, kinesisClient } from '../src/aws.js';
@@ -241,4 +241,50 @@ test('cancelling a migration during catch-up stops capture and apply and leaves 
   const [[fence]] = (await db.query(`SELECT backend FROM \`${database}\`.ferry_routing WHERE name = ?`, [name])) as unknown as [[{ backend: string }]];
   await db.end();
   assert.equal(fence.backend, 'mysql', 'the fence lets the application keep writing to MySQL');
+});
+
+test('a target item that differs from the source after the drain rolls the cutover back: the check names its key, the routing stays on MySQL and the fence lets writes through again', async () => {
+  const database = await purchaseDatabase('check');
+  const name = uniqueName('check');
+  const target = uniqueName('purchase');
+  const spec = exampleSpec('purchase-dms.json', name, database, target);
+  // A wide window: the planted item changed well inside it however slow the machine.
+  spec.capture = { createStream: true, shards: 1, cutover: 'manual', maxLagMs: 5_000, checkWindowMs: 120_000 };
+  const migration = await ferry.startMigration(spec);
+  await waitForPhase(migration, 'catch-up', 1200);
+
+  // A change ferry applies; then the same item changed in the target behind ferry's back.
+  const db = await connectMysql(config.mysqlUrl);
+  const [[row]] = (await db.query(`SELECT customerid, orderid, productid, quantity FROM \`${database}\`.purchase ORDER BY customerid, orderid, productid LIMIT 1`)) as unknown as [[{ customerid: number; orderid: number; productid: number; quantity: number }]];
+  assert.ok(await withSourceWrite(db, name, async (tx) => void (await tx.query(`UPDATE \`${database}\`.purchase SET quantity = ? WHERE customerid = ? AND orderid = ? AND productid = ?`, [row.quantity + 1, row.customerid, row.orderid, row.productid])), database));
+  const dynamo = dynamoClient(config.aws);
+  const Key = { customer_orderid: { S: `${row.customerid}|${row.orderid}` }, productid: { N: String(row.productid) } };
+  for (let i = 0; (await dynamo.send(new GetItemCommand({ TableName: target, Key, ConsistentRead: true }))).Item?.quantity?.N !== String(row.quantity + 1); i++) {
+    assert.ok(i < 300, 'the change was never applied');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await dynamo.send(new UpdateItemCommand({ TableName: target, Key, UpdateExpression: 'SET quantity = :q', ExpressionAttributeValues: { ':q': { N: '999' } } }));
+
+  let refusal: Error | undefined;
+  for (let i = 0; !refusal; i++) {
+    const outcome = await migration.approveCutover().then(() => undefined, (err: Error) => err);
+    assert.ok(outcome, 'the cutover went through over a differing item');
+    if (/approve again/.test(outcome.message) && !/differ/.test(outcome.message)) {
+      assert.ok(i < 60, outcome.message);
+      await new Promise((r) => setTimeout(r, 1000));
+      continue;
+    }
+    refusal = outcome;
+  }
+  assert.match(refusal.message, /items changed in the last \d+ ms differ between the source and the target/);
+  assert.ok(refusal.message.includes(`customer_orderid=${row.customerid}|${row.orderid}, productid=${row.productid}`), refusal.message);
+  assert.match(refusal.message, /"quantity":\{"N":"999"\}/);
+  await assert.rejects(migration.result(), /differ between the source and the target|Activity task failed|Workflow execution failed/);
+
+  // Nothing flipped, and the fence lets the application write to MySQL again.
+  assert.equal(await ferry.resolveBackend(name), 'mysql');
+  const [[fence]] = (await db.query(`SELECT backend FROM \`${database}\`.ferry_routing WHERE name = ?`, [name])) as unknown as [[{ backend: string }]];
+  assert.equal(fence.backend, 'mysql');
+  assert.ok(await withSourceWrite(db, name, async (tx) => void (await tx.query(`UPDATE \`${database}\`.purchase SET quantity = 1 WHERE customerid = ? AND orderid = ? AND productid = ?`, [row.customerid, row.orderid, row.productid])), database), 'the fence let a write through to MySQL');
+  await db.end();
 });

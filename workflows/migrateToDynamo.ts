@@ -401,7 +401,7 @@ export async function migrateToDynamo(input: MigrationSpecInput, options: Migrat
           if (failure !== undefined) throw failure;
         }
         phase('cutover');
-        cutover = freezeAndFlip(spec, checked.tables);
+        cutover = freezeAndFlip(spec, checked.tables, stage);
         cutover.then(
           (result) => void (cutoverOutcome = { result }),
           (error) => void (cutoverOutcome = { error }),

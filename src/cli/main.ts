@@ -102,7 +102,7 @@ export function buildProgram(): Command {
       try {
         const result = await ferry.getMigration(workflowId).approveCutover();
         say(`cutover: ${workflowId} now routes to DynamoDB; writes were frozen for ${result.freezeMs} ms; final binlog position ${result.position.file}:${result.position.position}`);
-        for (const c of result.counts) say(`cutover: ${c.table}: ${c.sourceItems} source items, ${c.targetItems} in the target`);
+        say(`cutover: inside the freeze, the ${result.check.items} items touched by the ${result.check.changes} changes of the last ${result.check.coveredMs} ms matched the source`);
       } finally {
         await ferry.close();
       }
