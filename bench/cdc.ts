@@ -57,6 +57,7 @@ const { values: args } = parseArgs({
     cutovers: { type: 'string', default: '5' },
     'freeze-rate': { type: 'string', default: '200' },
     'cutover-shards': { type: 'string', default: '1' },
+    'cutover-rows': { type: 'string', default: '2000' },
     parts: { type: 'string', default: 'capture,lag,cutover' },
   },
 });
@@ -72,6 +73,8 @@ const LAG_WINDOWS = Number(args['lag-windows']);
 const LAG_SHARDS = Number(args['lag-shards']);
 const CUTOVERS = Number(args.cutovers);
 const FREEZE_RATE = Number(args['freeze-rate']);
+/** Rows of the table cut over; the writer changes the first 2,000 whatever the size, so the freeze's check sees the same changes. */
+const CUTOVER_ROWS = Number(args['cutover-rows']);
 /** 200 writes/s fit one shard (1,000 records/s); every shard adds a reader the drain waits for. */
 const CUTOVER_SHARDS = Number(args['cutover-shards']);
 const PARTS = new Set(args.parts.split(',').map((part) => part.trim()));
@@ -375,7 +378,7 @@ async function cutoverOnce(ferry: FerryClient, index: number): Promise<number> {
     const written = await writing;
     await migration.result();
     const freezeMs = result.freezeMs;
-    say(`cutover ${index + 1}: froze writes for ${freezeMs} ms (${Object.entries(result.phases).map(([k, v]) => `${k.replace(/Ms$/, '')} ${v}`).join(', ')} ms); the writer made ${fmt(written.writes)} writes to MySQL, then the fence sent it to DynamoDB (${written.fenced})`);
+    say(`cutover ${index + 1}: froze writes for ${freezeMs} ms (${Object.entries(result.phases).map(([k, v]) => `${k.replace(/Ms$/, '')} ${v}`).join(', ')} ms; the check compared ${fmt(result.check.items)} items touched by ${fmt(result.check.changes)} changes); the writer made ${fmt(written.writes)} writes to MySQL, then the fence sent it to DynamoDB (${written.fenced})`);
     return freezeMs;
   } finally {
     stop.now = true;
@@ -385,7 +388,7 @@ async function cutoverOnce(ferry: FerryClient, index: number): Promise<number> {
 
 async function main(): Promise<void> {
   say(`machine: ${os.cpus().length} cores, ${fmt(os.totalmem() / 2 ** 30)} GiB, ${os.cpus()[0]?.model ?? 'unknown CPU'}; node ${process.version}`);
-  say(`settings: ${fmt(ROWS)} rows, burst ${fmt(BURST)} changes, ${SHARDS} shards, lag at ${LAG_RATE} changes/s for ${LAG_WINDOWS} × ${LAG_SECONDS} s on ${LAG_SHARDS} shards, ${CUTOVERS} cutovers at ${FREEZE_RATE} writes/s on ${CUTOVER_SHARDS} shard(s)`);
+  say(`settings: ${fmt(ROWS)} rows, burst ${fmt(BURST)} changes, ${SHARDS} shards, lag at ${LAG_RATE} changes/s for ${LAG_WINDOWS} × ${LAG_SECONDS} s on ${LAG_SHARDS} shards, ${CUTOVERS} cutovers of ${fmt(CUTOVER_ROWS)} rows at ${FREEZE_RATE} writes/s on ${CUTOVER_SHARDS} shard(s)`);
   const up = await runFerry(['stack', 'up']);
   if (up.code !== 0) throw new Error(`ferry stack up failed:\n${up.stdout}${up.stderr}`);
 
@@ -444,7 +447,7 @@ async function main(): Promise<void> {
     }
 
     if (PARTS.has('cutover')) {
-      await seed('cdc_cut', 2000);
+      await seed('cdc_cut', CUTOVER_ROWS);
       const freezes: number[] = [];
       for (let i = 0; i < CUTOVERS; i++) freezes.push(await cutoverOnce(ferry, i));
       const sortedFreezes = [...freezes].sort((a, b) => a - b);

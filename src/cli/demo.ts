@@ -97,7 +97,9 @@ export async function runDemo(options: { rows: number; say: (line: string) => vo
     printReport(report, say);
     const capture = report.capture;
     if (capture?.cutover) {
+      const { check } = capture.cutover;
       say(`demo: cutover: writes were frozen for ${capture.cutover.freezeMs} ms; ${spec.name} now routes to ${await ferry.resolveBackend(spec.name)}`);
+      if (check) say(`demo: cutover: inside the freeze, the ${check.items} items touched by the last ${check.coveredMs} ms of changes (${check.changes}) matched the source`);
     }
     say(`demo: Web UI: ${workflowUrl(config.temporal.uiUrl, config.temporal.namespace, spec.name)}`);
     return report;
