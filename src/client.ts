@@ -142,7 +142,7 @@ export class FerryClient {
   /**
    * Starts a new run of a failed migration under the same workflow id; finished
    * partitions are reused. `spec` may revise the settings in RESUMABLE_SETTINGS
-   * (error policy, write budget, concurrency); any other change is refused.
+   * (error policy, write budget, concurrency, the cutover's timing); any other change is refused.
    */
   async resumeMigration(workflowId: string, options: { taskQueue?: string; spec?: MigrationSpecInput } = {}): Promise<MigrationHandle> {
     const handle = this.client.workflow.getHandle(workflowId);

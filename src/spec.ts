@@ -147,7 +147,16 @@ export function parseSpec(input: unknown): MigrationSpec {
  * valid. (Setting bad rows aside, `errors`, is the one deliberate exception: it
  * is how a run that failed on a bad row goes on.)
  */
-export const RESUMABLE_SETTINGS = ['errors.policy', 'writeBudget.itemsPerSecond', 'bulk.concurrency', 'bulk.writersPerPartition'] as const;
+export const RESUMABLE_SETTINGS = [
+  'errors.policy',
+  'writeBudget.itemsPerSecond',
+  'bulk.concurrency',
+  'bulk.writersPerPartition',
+  // The cutover's timing: a run whose freeze timed out or whose check found a difference goes on with new ones.
+  'capture.maxLagMs',
+  'capture.maxFreezeMs',
+  'capture.checkWindowMs',
+] as const;
 
 /** Paths (`spec.mapping.rules[0]…`) where two specs differ. */
 export function specDifferences(a: unknown, b: unknown, at = 'spec'): string[] {

@@ -61,6 +61,11 @@ test('a resume may revise the error policy, budget and concurrency, and nothing 
       /start a new migration/.test(err.message),
   );
   assert.throws(() => revisedSpecForResume(original, { ...example(), name: 'other' }), /spec\.name: differs/);
+
+  // The cutover's timing may change too; what the capture writes and where may not.
+  const captured = parseSpec({ ...example(), capture: { createStream: true } });
+  assert.equal(revisedSpecForResume(captured, { ...example(), capture: { createStream: true, maxLagMs: 2_000, maxFreezeMs: 60_000, checkWindowMs: 20_000 } }).capture?.maxFreezeMs, 60_000);
+  assert.throws(() => revisedSpecForResume(captured, { ...example(), capture: { createStream: true, shards: 4 } }), /spec\.capture\.shards: differs from the run being resumed/);
 });
 
 test('a spec file that is not valid JSON or YAML is refused naming the file and the place', () => {
