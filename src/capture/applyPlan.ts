@@ -6,8 +6,8 @@
  */
 import type { AttributeValue, TransactWriteItem } from '@aws-sdk/client-dynamodb';
 import type { SourceTable } from '../bulk/model.js';
-import { groupAttribute, itemKey, rowToItem, type Row } from '../mapping/item.js';
-import { fromMysql, type ConversionOptions, type SourceColumn } from '../mapping/types.js';
+import { groupAttribute, groupAttributeName, itemKey, rowToItem, type Row } from '../mapping/item.js';
+import { ConversionError, fromMysql, type ConversionOptions, type SourceColumn } from '../mapping/types.js';
 import { decodeValue, type ChangeEvent, type EventRow } from './events.js';
 
 /** The side table's key for one source row. */
@@ -101,11 +101,23 @@ export function applyPlan(event: ChangeEvent, source: SourceTable, versionsTable
   const version = (image: EventRow, deleted: boolean) => versionWrite(versionsTable, event.table, primaryKeyOf(source, image), event.version, deleted);
   const keyOf = (s: ShapedRow) => itemKey(mapping, s.columns, s.row, options);
 
+  /** The old image of an update, unless it could never have made an item or attribute (its key or name does not convert). */
+  const madeItem = (s: ShapedRow | undefined): ShapedRow | undefined => {
+    if (!s) return undefined;
+    try {
+      keyOf(s);
+      if (mapping.group) groupAttributeName(mapping, s.row);
+      return s;
+    } catch (err) {
+      if (err instanceof ConversionError) return undefined;
+      throw err;
+    }
+  };
   /** The target operations that take a row out: delete its item, or remove its attribute from its group's item. */
   const takeOut = (s: ShapedRow): TransactWriteItem[] => {
     const Key = keyOf(s);
     if (!mapping.group) return [{ Delete: { TableName: target, Key } }];
-    const { name } = groupAttribute(mapping, s.columns, s.row, options);
+    const name = groupAttributeName(mapping, s.row);
     maybeEmpty.push(Key);
     return [{ Update: { TableName: target, Key, UpdateExpression: 'REMOVE #a', ExpressionAttributeNames: { '#a': name } } }, revisionBump(versionsTable, target, Key)];
   };
@@ -115,7 +127,7 @@ export function applyPlan(event: ChangeEvent, source: SourceTable, versionsTable
   };
   const write = (image: EventRow, replacing?: EventRow): TransactWriteItem[] => {
     const s = shape(image);
-    const old = replacing ? shape(replacing) : undefined;
+    const old = replacing ? madeItem(shape(replacing)) : undefined;
     if (!s) return [version(image, false), ...(old ? takeOut(old) : [])];
     const Key = keyOf(s);
     const moved = old !== undefined && JSON.stringify(keyOf(old)) !== JSON.stringify(Key);
@@ -135,7 +147,7 @@ export function applyPlan(event: ChangeEvent, source: SourceTable, versionsTable
     }
     if (old) {
       // The same row under another attribute name: its old attribute goes.
-      const oldName = groupAttribute(mapping, old.columns, old.row, options).name;
+      const oldName = groupAttributeName(mapping, old.row);
       if (oldName !== name) {
         removes.push('#old');
         names['#old'] = oldName;

@@ -75,7 +75,15 @@ function requireKey(item: Item, name: string | undefined, mapping: TableMapping)
 
 /** The item key attributes of a row (for a grouping mapping: the group's item). */
 export function itemKey(mapping: TableMapping, columns: SourceColumn[], row: Row, options: ConversionOptions): Item {
-  const full = rowToItem({ ...mapping, group: undefined, action: 'map-record-to-record', excludeColumns: [] }, columns, row, options);
+  // Only what the key is made of: a value elsewhere in the row that DynamoDB cannot take does not matter here
+  // (an update that fixes such a value has it in its before image).
+  const keyNames = [mapping.partitionKey, mapping.sortKey].filter((k): k is string => k !== undefined);
+  const needed = new Set(keyNames.flatMap((k) => {
+    const computed = mapping.attributes.find((a) => a.name === k);
+    return computed ? templateColumns(computed.template) : [k];
+  }));
+  const keyMapping = { ...mapping, group: undefined, action: 'map-record-to-record' as const, excludeColumns: [], attributes: mapping.attributes.filter((a) => keyNames.includes(a.name)) };
+  const full = rowToItem(keyMapping, columns.filter((c) => needed.has(c.name)), row, options);
   const key: Item = { [mapping.partitionKey]: full[mapping.partitionKey]! };
   if (mapping.sortKey) key[mapping.sortKey] = full[mapping.sortKey]!;
   return key;
@@ -111,16 +119,23 @@ export function rowToItem(mapping: TableMapping, columns: SourceColumn[], row: R
 
 /** The attribute one row contributes to its group's item under group-records-to-item. */
 export function groupAttribute(mapping: TableMapping, columns: SourceColumn[], row: Row, options: ConversionOptions): { name: string; value: AttributeValue | undefined } {
-  const { nameColumn, valueColumn } = mapping.group!;
+  const { valueColumn } = mapping.group!;
+  const name = groupAttributeName(mapping, row);
+  const column = columns.find((c) => c.name === valueColumn);
+  if (!column) throw new ConversionError(valueColumn, 'attribute-value-column is not a column of the rows');
+  return { name, value: toAttributeValue(column, row[valueColumn] ?? null, options) };
+}
+
+/** The name of the attribute a row holds in its group's item (its value not converted). */
+export function groupAttributeName(mapping: TableMapping, row: Row): string {
+  const { nameColumn } = mapping.group!;
   const nameValue = row[nameColumn];
   if (nameValue === null || nameValue === undefined) throw new ConversionError(nameColumn, 'attribute-name-column is NULL; each row needs an attribute name');
   const name = templateText(nameValue);
   if (name === mapping.partitionKey || name === mapping.sortKey) {
     throw new ConversionError(nameColumn, `value "${name}" would overwrite the key attribute of the same name`);
   }
-  const column = columns.find((c) => c.name === valueColumn);
-  if (!column) throw new ConversionError(valueColumn, 'attribute-value-column is not a column of the rows');
-  return { name, value: toAttributeValue(column, row[valueColumn] ?? null, options) };
+  return name;
 }
 
 /** Rows sharing one item key → that item: the key, plus one attribute per row. */
