@@ -20,7 +20,7 @@ import { isEndMarker, type ChangeEvent, type EventRow } from '../src/capture/eve
 import { RowSql, RowSqlError, type ShapedImage } from '../src/capture/rowSql.js';
 import { loadConfig } from '../src/config.js';
 import { itemKey } from '../src/mapping/item.js';
-import { keyColumns } from '../src/mapping/tableMapping.js';
+import { keyAttributes, keyColumns } from '../src/mapping/tableMapping.js';
 import { ConversionError } from '../src/mapping/types.js';
 import { getJson } from '../src/s3.js';
 import type { MigrationSpec } from '../src/spec.js';
@@ -72,7 +72,7 @@ export async function applyChanges(spec: MigrationSpec, stage: Staging, request:
   const s3 = s3Client(config.aws);
   const state: ApplyCheckpoint = (context.info.heartbeatDetails as ApplyCheckpoint | undefined) ?? { applied: 0, stale: 0, deadLetters: 0, retried: 0, millisBehind: 0 };
   const sources = new Map(request.tables.map((t) => [`${t.schema}.${t.table}`, t]));
-  const keyNames: KeyNames = new Map([[request.versionsTable, ['k']], ...request.tables.map((t) => [t.mapping.targetTable, [t.mapping.partitionKey, ...(t.mapping.sortKey ? [t.mapping.sortKey] : [])]] as [string, string[]])]);
+  const keyNames: KeyNames = new Map([[request.versionsTable, ['k']], ...request.tables.map((t) => [t.mapping.targetTable, keyAttributes(t.mapping)] as [string, string[]])]);
 
   let iterator = (
     await kinesis.send(
@@ -116,9 +116,10 @@ export async function applyChanges(spec: MigrationSpec, stage: Staging, request:
       const out = { columns: sql.columns!, row: s.row };
       if (source.mapping.group) {
         const key = (r: ShapedRow) => JSON.stringify(itemKey(source.mapping, r.columns, r.row, spec.conversion));
-        if (key(out) !== key(plain(image)!)) {
+        const [own, shapedKey] = [key(plain(image)!), key(out)];
+        if (shapedKey !== own) {
           throw ApplicationFailure.nonRetryable(
-            `spec.sql.${source.table} changes the item key of a grouped row (${key(plain(image)!)} becomes ${key(out)}); with change capture the rows of one item travel ` +
+            `spec.sql.${source.table} changes the item key of a grouped row (${own} becomes ${shapedKey}); with change capture the rows of one item travel ` +
               `on one shard by their own key columns (${keyColumns(source.mapping).join(', ')}), so the SQL must leave those values as they are`,
             'SqlMovesGroupedRow',
           );

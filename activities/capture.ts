@@ -197,8 +197,8 @@ export async function captureChanges(spec: MigrationSpec, stage: Staging, reques
   const pending: Transaction[] = [];
   let pendingRecords = 0;
   let failure: Error | undefined;
-  // For the cutover's check of the items changed last (src/capture/recentChanges.ts).
-  const recent = new RecentWindow(spec.capture?.checkWindowMs ?? 5_000, Date.now());
+  // For the cutover's check of the items changed last (src/capture/recentChanges.ts); a run without a cutover keeps none.
+  const recent = spec.capture && spec.capture.cutover !== 'none' ? new RecentWindow(spec.capture.checkWindowMs, Date.now()) : undefined;
 
   const record = async (event: ChangeEvent): Promise<PutRecordsRequestEntry> => {
     const PartitionKey = partitionKeyOf(event.table, shardKeyOf(event.table, (event.after ?? event.before)!));
@@ -248,7 +248,7 @@ export async function captureChanges(spec: MigrationSpec, stage: Staging, reques
           change = name === 'writerows' ? { table, op: 'insert', key: keyOf(table, image), after: image, version, ts } : { table, op: 'delete', key: keyOf(table, image), before: image, version, ts };
         }
         current.push(await record(change));
-        recent.add({ table, before: change.before, after: change.after }, Date.now());
+        recent?.add({ table, before: change.before, after: change.after }, Date.now());
         events++;
       }
       return;
@@ -357,7 +357,7 @@ export async function captureChanges(spec: MigrationSpec, stage: Staging, reques
         await sleep(10);
       }
       const now = Date.now();
-      recent.prune(now);
+      recent?.prune(now);
       if (now - lastSaved > 5000) {
         // For a later run of this migration (ferry resume): heartbeats live only as long as this run.
         lastSaved = now;
@@ -378,7 +378,7 @@ export async function captureChanges(spec: MigrationSpec, stage: Staging, reques
       }
       if (stopAt && pending.length === 0 && current.length === 0 && comparePositions(seen, stopAt) >= 0 && comparePositions(shipped, seen) >= 0) {
         // Before the markers: a freeze that saw every shard drained finds the list of what changed last.
-        if (spec.capture?.cutover !== 'none') await putJson(s3, stage.bucket, recentChangesKey(stage, runId), recent.snapshot(Date.now(), stopAt));
+        if (recent) await putJson(s3, stage.bucket, recentChangesKey(stage, runId), recent.snapshot(Date.now(), stopAt));
         // In band: each shard's reader finishes on reading its marker, without asking the workflow.
         await ship(await endMarkers(request.stream, runId, stopAt));
         break;

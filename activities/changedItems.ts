@@ -14,11 +14,11 @@ import type { RecentChanges } from '../src/capture/recentChanges.js';
 import { RowSql } from '../src/capture/rowSql.js';
 import { groupToItem, itemKey, rowToItem, type Item, type Row } from '../src/mapping/item.js';
 import { comparableLine, itemToLine } from '../src/mapping/itemJson.js';
-import { keyColumns } from '../src/mapping/tableMapping.js';
+import { keyAttributes, keyColumns } from '../src/mapping/tableMapping.js';
 import { ConversionError, fromMysql, selectExpression } from '../src/mapping/types.js';
 import type { MysqlConnection } from '../src/mysql.js';
 import type { MigrationSpec } from '../src/spec.js';
-import { getItems, showKey, type Mismatch } from './verify.js';
+import { getItems, keyLine, showKey, type Mismatch } from './verify.js';
 
 export interface ChangedItemsCheck {
   /** Changes in the list, and the distinct target items they touched (before and after each change). */
@@ -53,8 +53,8 @@ export async function checkChangedItems(db: MysqlConnection, dynamo: DynamoDBCli
 
 async function checkTable(db: MysqlConnection, dynamo: DynamoDBClient, spec: MigrationSpec, source: SourceTable, images: EventRow[], sql: RowSql | undefined, result: ChangedItemsCheck, maxMismatches: number): Promise<void> {
   const mapping = source.mapping;
-  const keyNames = [mapping.partitionKey, ...(mapping.sortKey ? [mapping.sortKey] : [])];
-  const keyText = (key: Item) => comparableLine(Object.fromEntries(keyNames.map((k) => [k, key[k]!])));
+  const keyNames = keyAttributes(mapping);
+  const keyText = (key: Item) => keyLine(key, keyNames);
   /** Rows as the mapping takes them: through spec.sql when there is one; filtered-out and failing rows drop out. */
   const shape = async (rows: Row[]): Promise<ShapedRow[]> => {
     if (!sql) return rows.map((row) => ({ columns: source.columns, row }));
@@ -106,7 +106,9 @@ async function checkTable(db: MysqlConnection, dynamo: DynamoDBClient, spec: Mig
     if (!key) continue;
     const text = keyText(key);
     keys.set(text, key);
-    rowsOf.set(text, [...(rowsOf.get(text) ?? []), s]);
+    const ofItem = rowsOf.get(text);
+    if (ofItem) ofItem.push(s);
+    else rowsOf.set(text, [s]);
   }
   for (const [text, shaped] of rowsOf) {
     try {

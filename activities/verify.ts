@@ -15,6 +15,7 @@ import { partitionId, type PartitionRange } from '../src/bulk/partitionPlan.js';
 import { loadConfig } from '../src/config.js';
 import { comparableLine, ItemChecksum, itemToLine, lineToItem } from '../src/mapping/itemJson.js';
 import type { Item } from '../src/mapping/item.js';
+import { keyAttributes } from '../src/mapping/tableMapping.js';
 import { objectStream } from '../src/s3.js';
 import type { MigrationSpec } from '../src/spec.js';
 import { exportPartition } from './export.js';
@@ -51,9 +52,9 @@ export async function verifyPartition(spec: MigrationSpec, stage: Staging, sourc
 
   const dynamo = dynamoClient(config.aws);
   const mapping = source.mapping;
-  const keyNames = [mapping.partitionKey, ...(mapping.sortKey ? [mapping.sortKey] : [])];
+  const keyNames = keyAttributes(mapping);
   // Lookups compare key values by value; messages show them as the source spells them.
-  const keyText = (item: Item) => comparableLine(Object.fromEntries(keyNames.map((k) => [k, item[k]!])));
+  const keyText = (item: Item) => keyLine(item, keyNames);
   const shownKey = (item: Item) => showKey(item, keyNames);
   const sourceSum = new ItemChecksum();
   const targetSum = new ItemChecksum();
@@ -96,6 +97,11 @@ export async function verifyPartition(spec: MigrationSpec, stage: Staging, sourc
   result.sourceChecksum = sourceSum.hex();
   result.targetChecksum = targetSum.hex();
   return result;
+}
+
+/** An item's key as text that compares by value: for looking items up by key. */
+export function keyLine(item: Item, keyNames: string[]): string {
+  return comparableLine(Object.fromEntries(keyNames.map((k) => [k, item[k]!])));
 }
 
 /** A key as messages show it: `name=value, …`, values as the source spells them. */

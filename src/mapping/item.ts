@@ -4,7 +4,7 @@
  */
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { dynamoNumberProblem } from './dynamoNumber.js';
-import { templateColumns, type ComputedAttribute, type TableMapping } from './tableMapping.js';
+import { keyAttributes, keyColumns, templateColumns, type ComputedAttribute, type TableMapping } from './tableMapping.js';
 import { ConversionError, templateText, toAttributeValue, type ConversionOptions, type SourceColumn, type StagedValue } from './types.js';
 
 export type Item = Record<string, AttributeValue>;
@@ -77,11 +77,8 @@ function requireKey(item: Item, name: string | undefined, mapping: TableMapping)
 export function itemKey(mapping: TableMapping, columns: SourceColumn[], row: Row, options: ConversionOptions): Item {
   // Only what the key is made of: a value elsewhere in the row that DynamoDB cannot take does not matter here
   // (an update that fixes such a value has it in its before image).
-  const keyNames = [mapping.partitionKey, mapping.sortKey].filter((k): k is string => k !== undefined);
-  const needed = new Set(keyNames.flatMap((k) => {
-    const computed = mapping.attributes.find((a) => a.name === k);
-    return computed ? templateColumns(computed.template) : [k];
-  }));
+  const keyNames = keyAttributes(mapping);
+  const needed = new Set(keyColumns(mapping));
   const keyMapping = { ...mapping, group: undefined, action: 'map-record-to-record' as const, excludeColumns: [], attributes: mapping.attributes.filter((a) => keyNames.includes(a.name)) };
   const full = rowToItem(keyMapping, columns.filter((c) => needed.has(c.name)), row, options);
   const key: Item = { [mapping.partitionKey]: full[mapping.partitionKey]! };

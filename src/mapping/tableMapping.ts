@@ -175,11 +175,15 @@ export function compileTableMapping(doc: ParsedDocument, schema: string, table: 
   return mapping;
 }
 
+/** The target table's key attribute names: the partition key, then the sort key if any. */
+export function keyAttributes(mapping: Pick<TableMapping, 'partitionKey' | 'sortKey'>): string[] {
+  return mapping.sortKey ? [mapping.partitionKey, mapping.sortKey] : [mapping.partitionKey];
+}
+
 /** The source columns that determine an item's key: for a grouping rule, the columns a group shares. */
 export function keyColumns(mapping: TableMapping): string[] {
   const columns = new Set<string>();
-  for (const key of [mapping.partitionKey, mapping.sortKey]) {
-    if (!key) continue;
+  for (const key of keyAttributes(mapping)) {
     const computed = mapping.attributes.find((a) => a.name === key);
     for (const c of computed ? templateColumns(computed.template) : [key]) columns.add(c);
   }
