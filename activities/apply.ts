@@ -6,7 +6,7 @@
  * sequence number; a retry resumes after it. Ends when the shard is read to
  * its end and the workflow says capture is complete, or when the shard closes.
  */
-import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand, type Shard } from '@aws-sdk/client-kinesis';
+import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand, type _Record, type Shard } from '@aws-sdk/client-kinesis';
 import { TransactWriteItemsCommand, UpdateItemCommand, TransactionCanceledException, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure, Context } from '@temporalio/activity';
@@ -48,6 +48,12 @@ export interface ApplyRequest {
   shardId: string;
   tables: SourceTable[];
   versionsTable: string;
+  /**
+   * Apply a table's changes only once the workflow's `loadedTables` query lists it (its bulk load is done): a
+   * change applied before its row's bulk write would be overwritten by the older exported row. Without it,
+   * every table is applied from the start (catch-up after the whole bulk copy, or a replay).
+   */
+  waitForLoads?: boolean;
 }
 
 export interface ApplyCheckpoint {
@@ -58,10 +64,16 @@ export interface ApplyCheckpoint {
   /** Writes retried after a transaction conflict or throttling. */
   retried: number;
   millisBehind: number;
+  /** Tables (`schema.table`) whose changes are applied up to `sequence`; absent in checkpoints before per-table catch-up. */
+  tables?: string[];
+  /** A pass from the shard's start applying the changes of tables whose bulk load has just finished, up to `until`. */
+  catchUp?: { tables: string[]; sequence?: string; until: string };
 }
 
 export interface ApplyResult extends ApplyCheckpoint {
   shardId: string;
+  /** Tables whose changes this shard does not apply yet: their bulk load is running, or their catch-up pass is. */
+  waitingTables: number;
 }
 
 export async function applyChanges(spec: MigrationSpec, stage: Staging, request: ApplyRequest): Promise<ApplyResult> {
@@ -74,15 +86,17 @@ export async function applyChanges(spec: MigrationSpec, stage: Staging, request:
   const sources = new Map(request.tables.map((t) => [`${t.schema}.${t.table}`, t]));
   const keyNames: KeyNames = new Map([[request.versionsTable, ['k']], ...request.tables.map((t) => [t.mapping.targetTable, keyAttributes(t.mapping)] as [string, string[]])]);
 
-  let iterator = (
-    await kinesis.send(
-      new GetShardIteratorCommand({
-        StreamName: request.stream,
-        ShardId: request.shardId,
-        ...(state.sequence ? { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', StartingSequenceNumber: state.sequence } : { ShardIteratorType: 'TRIM_HORIZON' }),
-      }),
-    )
-  ).ShardIterator;
+  /** A fresh iterator after `sequence`, or from the shard's start: held ones expire after five minutes unused. */
+  const iteratorAfter = async (sequence: string | undefined) =>
+    (
+      await kinesis.send(
+        new GetShardIteratorCommand({
+          StreamName: request.stream,
+          ShardId: request.shardId,
+          ...(sequence ? { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', StartingSequenceNumber: sequence } : { ShardIteratorType: 'TRIM_HORIZON' }),
+        }),
+      )
+    ).ShardIterator;
 
   // spec.sql per table, as the bulk transform runs it: one DuckDB call per page for each table's images.
   const rowSql = new Map<string, RowSql>();
@@ -207,69 +221,132 @@ export async function applyChanges(spec: MigrationSpec, stage: Staging, request:
     }
   };
 
+  // Tables whose changes this reader applies: their bulk load is done (or the workflow does not wait for loads).
+  // An older checkpoint without the list applied every table.
+  const loaded = new Set(state.tables ?? (request.waitForLoads && state.sequence === undefined ? [] : [...sources.keys()]));
+  const waiting = () => [...sources.keys()].filter((t) => !loaded.has(t));
+  const checkpoint = (): ApplyResult => ({ ...state, tables: [...loaded], waitingTables: waiting().length, shardId: request.shardId });
   // On a clock, not per page: a page that takes long to apply (throttling, conflicts) must not look like a dead worker.
-  const beating = setInterval(() => context.heartbeat({ ...state, shardId: request.shardId }), 1000);
+  const beating = setInterval(() => context.heartbeat(checkpoint()), 1000);
   const runId = context.info.workflowExecution?.runId;
+
+  let lastRead = 0;
+  /** One GetRecords call, at most every READ_INTERVAL_MS for this shard, whichever pass asks. */
+  const read = async (shardIterator: string) => {
+    if (context.cancellationSignal.aborted) throw context.cancellationSignal.reason;
+    // Kinesis serves a shard at most five GetRecords calls a second: a reader that asked more often would be
+    // throttled there, and here it would only load the stream with calls that find a record or two.
+    const wait = lastRead + READ_INTERVAL_MS - Date.now();
+    if (wait > 0) await sleep(wait);
+    lastRead = Date.now();
+    return kinesis.send(new GetRecordsCommand({ ShardIterator: shardIterator, Limit: 1000 }));
+  };
+
+  /**
+   * Applies the records' changes to the tables `include` names. Records with the same partition key (the same
+   * row, or the same item under grouping) are applied in order; different ones together, packed into few calls.
+   * Returns whether this run's end marker was among them (what follows it is not applied).
+   */
+  const applyRecords = async (records: _Record[], include: Set<string>): Promise<boolean> => {
+    const lanes: Step<StepTag>[][] = [];
+    const laneOf = new Map<string, number>();
+    let ended = false;
+    const events: { event: ChangeEvent; key: string }[] = [];
+    for (const record of records) {
+      let event = JSON.parse(Buffer.from(record.Data!).toString('utf8')) as ChangeEvent & { s3?: string };
+      if (isEndMarker(event)) {
+        if (event.runId === runId) {
+          ended = true; // everything capture shipped to this shard is before it
+          break;
+        }
+        continue; // another run's
+      }
+      if (!include.has(event.table)) continue;
+      if (event.s3) event = (await getJson<ChangeEvent>(s3, stage.bucket, event.s3))!;
+      events.push({ event, key: record.PartitionKey ?? '' });
+    }
+    const shaped = await shapePage(events.map((e) => e.event));
+    for (const { event, key } of events) {
+      const steps = await stepsOf(event, shaped);
+      if (!steps.length) continue;
+      let lane = laneOf.get(key);
+      if (lane === undefined) {
+        lane = lanes.push([]) - 1;
+        laneOf.set(key, lane);
+      }
+      lanes[lane]!.push(...steps);
+    }
+    await applyLanes(lanes);
+    return ended;
+  };
+
+  /**
+   * Tables whose bulk load finished since this reader last asked: their changes were skipped up to the reader's
+   * position, so one pass from the shard's start to that position applies them (the pass's own checkpoint is
+   * `state.catchUp`); from then on the main pass applies them with the others.
+   */
+  const catchUp = async () => {
+    const pass = state.catchUp!;
+    const include = new Set(pass.tables);
+    const until = BigInt(pass.until);
+    let passIterator = await iteratorAfter(pass.sequence);
+    while (passIterator && (pass.sequence === undefined || BigInt(pass.sequence) < until)) {
+      const page = await read(passIterator);
+      const records = (page.Records ?? []).filter((r) => BigInt(r.SequenceNumber!) <= until);
+      await applyRecords(records, include); // an end marker here is the main pass's to act on
+      if (records.length) pass.sequence = records[records.length - 1]!.SequenceNumber;
+      state.millisBehind = Math.max(state.millisBehind, page.MillisBehindLatest ?? 0);
+      if (records.length < (page.Records?.length ?? 0)) break; // past `until`
+      if (!page.Records?.length && page.MillisBehindLatest === 0) break; // `until` is gone from the shard (trimmed)
+      passIterator = page.NextShardIterator;
+    }
+    for (const table of pass.tables) loaded.add(table);
+    state.catchUp = undefined;
+  };
+  let lastAskedLoads = 0;
+  /** Asks the workflow which tables' bulk loads are done (at most every second) and catches up the new ones. */
+  const takeLoadedTables = async (force = false) => {
+    if (state.catchUp) await catchUp(); // a retried reader finishes the pass it was in
+    if (!request.waitForLoads || loaded.size === sources.size || (!force && Date.now() - lastAskedLoads < LOADS_POLL_MS)) return false;
+    lastAskedLoads = Date.now();
+    const fresh = (await loadedTables(context)).filter((t) => sources.has(t) && !loaded.has(t));
+    if (!fresh.length) return false;
+    if (state.sequence === undefined) for (const t of fresh) loaded.add(t); // nothing read yet: the main pass starts from the shard's start
+    else {
+      state.catchUp = { tables: fresh, until: state.sequence };
+      await catchUp();
+    }
+    return true;
+  };
+
   let lastAsked = 0;
+  let ended = false;
   try {
-    let lastRead = 0;
+    let iterator = await iteratorAfter(state.sequence);
+    let held = false; // the iterator sat unused through a wait or a catch-up pass, and may have expired
     while (iterator) {
-      if (context.cancellationSignal.aborted) throw context.cancellationSignal.reason;
-      // Kinesis serves a shard at most five GetRecords calls a second: a reader that asked more often would be
-      // throttled there, and here it would only load the stream with calls that find a record or two.
-      const wait = lastRead + READ_INTERVAL_MS - Date.now();
-      if (wait > 0) await sleep(wait);
-      lastRead = Date.now();
-      const page = await kinesis.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 1000 }));
-      // Records with the same partition key (the same row, or the same item under grouping) are applied in
-      // order; different ones together, packed into few calls. The checkpoint moves only once the whole page is applied.
+      if (await takeLoadedTables()) held = true;
+      if (!loaded.size) {
+        // No table's bulk load is done yet: nothing to apply, and reading now would only move past changes to skip.
+        if (context.cancellationSignal.aborted) throw context.cancellationSignal.reason;
+        await sleep(LOADS_POLL_MS);
+        held = true;
+        continue;
+      }
+      if (held) {
+        held = false;
+        iterator = await iteratorAfter(state.sequence);
+        if (!iterator) break;
+      }
+      const page = await read(iterator);
+      // The checkpoint moves only once the whole page is applied.
       const records = page.Records ?? [];
-      const lanes: Step<StepTag>[][] = [];
-      const laneOf = new Map<string, number>();
-      let ended = false;
-      const events: { event: ChangeEvent; key: string }[] = [];
-      for (const record of records) {
-        let event = JSON.parse(Buffer.from(record.Data!).toString('utf8')) as ChangeEvent & { s3?: string };
-        if (isEndMarker(event)) {
-          if (event.runId === runId) {
-            ended = true; // everything capture shipped to this shard is before it
-            break;
-          }
-          continue; // another run's
-        }
-        if (event.s3) event = (await getJson<ChangeEvent>(s3, stage.bucket, event.s3))!;
-        events.push({ event, key: record.PartitionKey ?? '' });
-      }
-      const shaped = await shapePage(events.map((e) => e.event));
-      for (const { event, key } of events) {
-        const steps = await stepsOf(event, shaped);
-        if (!steps.length) continue;
-        let lane = laneOf.get(key);
-        if (lane === undefined) {
-          lane = lanes.push([]) - 1;
-          laneOf.set(key, lane);
-        }
-        lanes[lane]!.push(...steps);
-      }
-      await applyLanes(lanes);
+      ended = await applyRecords(records, loaded);
       if (records.length) state.sequence = records[records.length - 1]!.SequenceNumber;
       state.millisBehind = page.MillisBehindLatest ?? 0;
       iterator = page.NextShardIterator;
-      if (ended) {
-        if (spec.capture && spec.capture.cutover !== 'none') {
-          // For a cutover's freeze, which waits for every shard to get here (activities/cutover.ts).
-          await dynamo.send(
-            new UpdateItemCommand({
-              TableName: spec.capture.routingTable,
-              Key: { name: { S: spec.name } },
-              UpdateExpression: 'ADD drained :shard',
-              ExpressionAttributeValues: { ':shard': { SS: [`${runId}|${request.shardId}`] } },
-            }),
-          );
-        }
-        break;
-      }
-      if (!page.Records?.length && state.millisBehind === 0) {
+      if (ended) break;
+      if (!records.length && state.millisBehind === 0) {
         // Capture's end marker is what ends a reader; asking the workflow is the fallback (a run whose capture ended
         // before a marker could be shipped), and costs a workflow task, so not often.
         if (Date.now() - lastAsked > 1000) {
@@ -278,12 +355,32 @@ export async function applyChanges(spec: MigrationSpec, stage: Staging, request:
         }
       }
     }
+    // The shard is read to its end (capture drained, or the shard closed): every table's changes on it must be
+    // applied before the reader finishes, so it waits for the bulk loads still running (a shard closed by
+    // resharding during the bulk copy) and catches their tables up.
+    while (loaded.size < sources.size) {
+      if (!(await takeLoadedTables(true))) {
+        if (context.cancellationSignal.aborted) throw context.cancellationSignal.reason;
+        await sleep(LOADS_POLL_MS);
+      }
+    }
+    if (ended && spec.capture && spec.capture.cutover !== 'none') {
+      // For a cutover's freeze, which waits for every shard to get here (activities/cutover.ts).
+      await dynamo.send(
+        new UpdateItemCommand({
+          TableName: spec.capture.routingTable,
+          Key: { name: { S: spec.name } },
+          UpdateExpression: 'ADD drained :shard',
+          ExpressionAttributeValues: { ':shard': { SS: [`${runId}|${request.shardId}`] } },
+        }),
+      );
+    }
   } finally {
     clearInterval(beating);
     for (const sql of rowSql.values()) sql.close();
   }
-  context.heartbeat({ ...state, shardId: request.shardId });
-  return { shardId: request.shardId, ...state };
+  context.heartbeat(checkpoint());
+  return checkpoint();
 }
 
 /** What apply keeps with each step: where it writes, the items to delete if emptied, the change's version. */
@@ -295,6 +392,8 @@ interface StepTag {
 
 /** Calls one shard's reader has in flight at once. */
 const CALLS_IN_FLIGHT = 8;
+/** How often a reader asks the workflow which bulk loads are done, while some are not. */
+const LOADS_POLL_MS = 1000;
 /** Between one shard's GetRecords calls: Kinesis's limit of five reads a second per shard. */
 const READ_INTERVAL_MS = 200;
 /** Cancellation reasons that say nothing against the item: it was not the cause, or a retry will do. */
@@ -314,6 +413,12 @@ async function inParallel<T>(elements: T[], limit: number, work: (element: T) =>
     }),
   );
   if (failures.length) throw failures[0];
+}
+
+/** The tables (`schema.table`) whose bulk load the workflow has finished. */
+async function loadedTables(context: Context): Promise<string[]> {
+  const execution = context.info.workflowExecution!;
+  return context.client.workflow.getHandle(execution.workflowId, execution.runId).query<string[]>('loadedTables');
 }
 
 async function captureComplete(context: Context): Promise<boolean> {

@@ -37,17 +37,22 @@ function workflowHandle(context: Context) {
   return context.client.workflow.getHandle(execution.workflowId, execution.runId);
 }
 
-/** Apply's lag, from its readers' checkpoints: the largest ms-behind, and whether every shard has reported. */
+/** Apply's lag, from its readers' checkpoints: the largest ms-behind, and whether every shard has reported and applies every table. */
 export async function measureLag(shards: number): Promise<{ ready: boolean; maxMillisBehind: number }> {
   const context = Context.current();
   const description = await workflowHandle(context).describe();
   const converter = context.client.options.loadedDataConverter.payloadConverter;
   const lags: number[] = [];
+  let waiting = false;
   for (const activity of description.raw.pendingActivities ?? []) {
     const payload = activity.activityType?.name === 'applyChanges' ? activity.heartbeatDetails?.payloads?.[0] : undefined;
-    if (payload) lags.push(converter.fromPayload<ApplyResult>(payload).millisBehind);
+    if (!payload) continue;
+    const checkpoint = converter.fromPayload<ApplyResult>(payload);
+    lags.push(checkpoint.millisBehind);
+    // A shard still to start applying a table (its bulk load has just finished) is behind by all of that table's changes.
+    if (checkpoint.waitingTables) waiting = true;
   }
-  return { ready: lags.length >= shards, maxMillisBehind: lags.length ? Math.max(...lags) : Number.MAX_SAFE_INTEGER };
+  return { ready: lags.length >= shards && !waiting, maxMillisBehind: lags.length ? Math.max(...lags) : Number.MAX_SAFE_INTEGER };
 }
 
 /**

@@ -288,3 +288,75 @@ test("spec.sql shapes change events as it shapes bulk rows: a row the SQL filter
   assert.equal(have.get('10'), '25 BACK', 'the row the update let through is in the target');
   assert.ok(!have.has('11') && !have.has('13'), 'the rows the updates filtered out are gone');
 });
+
+test("a table's changes are applied once its own bulk load is done, while another table is still loading; the other's follow once it is", async () => {
+  const setup = await connectMysql(config.mysqlUrl);
+  for (const [table, rows] of [['early', 200], ['late', 4_000]] as const) {
+    await setup.query(`CREATE TABLE \`${database}\`.${table} (id INT PRIMARY KEY, v INT NOT NULL)`);
+    await setup.query(`INSERT INTO \`${database}\`.${table} SELECT seq, seq FROM seq_1_to_${rows}`);
+  }
+  await setup.end();
+  const targets = { early: uniqueName('early'), late: uniqueName('late') };
+  const renumber = (rules: unknown[], from: number) => rules.map((r, i) => ({ ...(r as object), 'rule-id': String(from + i), 'rule-name': String(from + i) }));
+  const migration = await ferry.startMigration({
+    name: uniqueName('capture-per-table'),
+    source: { database },
+    mapping: { rules: [...renumber(idMapping(database, 'early', targets.early).rules, 1), ...renumber(idMapping(database, 'late', targets.late).rules, 3)] } as MigrationSpecInput['mapping'],
+    target: { create: true },
+    // One partition at a time, at 150 items/s: the late table loads for about 27 s after the early one.
+    bulk: { partitions: 1, concurrency: 1 },
+    writeBudget: { itemsPerSecond: 150 },
+    capture: { createStream: true, shards: 2, cutover: 'none' },
+  });
+  await captureStarted(migration);
+  const db = await connectMysql(config.mysqlUrl);
+  // Before either load is done: applied only after each table's own load.
+  await db.query(`UPDATE \`${database}\`.early SET v = -1 WHERE id <= 20`);
+  await db.query(`UPDATE \`${database}\`.late SET v = -1 WHERE id <= 20`);
+  await db.query(`DELETE FROM \`${database}\`.late WHERE id IN (3990, 3991)`);
+
+  // Whichever table is copied first: once it is loaded and the other is not, its next change must reach the target.
+  let first: string | undefined;
+  for (let i = 0; !first; i++) {
+    assert.ok(i < 600, 'no table finished its bulk load');
+    const { tables } = await migration.progress();
+    const done = tables.filter((t) => t.partitions > 0 && t.partitionsDone === t.partitions);
+    if (done.length === 2) assert.fail('both tables finished loading before the test could look: the late one loads too fast');
+    first = done[0]?.table;
+    if (!first) await new Promise((r) => setTimeout(r, 100));
+  }
+  const other = first === 'early' ? 'late' : 'early';
+  await db.query(`UPDATE \`${database}\`.${first} SET v = 4242 WHERE id = 7`);
+  const firstTarget = targets[first as keyof typeof targets];
+  for (let i = 0; ; i++) {
+    const items = await scanAll(firstTarget);
+    if (items.find((item) => item.id!.N === '7')?.v?.N === '4242') break;
+    const { tables } = await migration.progress();
+    const loading = tables.find((t) => t.table === other)!;
+    assert.ok(loading.partitionsDone < loading.partitions, `${first}'s change reached its target only after ${other}'s bulk load was done too`);
+    assert.ok(i < 300, `${first}'s change never reached its target`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const { tables } = await migration.progress();
+  const loading = tables.find((t) => t.table === other)!;
+  assert.ok(loading.partitionsDone < loading.partitions, `${other} finished loading before ${first}'s change was seen`);
+
+  // Made after the other table's export, and read past by apply before that table's load is done (the budget keeps
+  // it loading for seconds more): only the catch-up pass from the shard's start applies it.
+  await db.query(`UPDATE \`${database}\`.${other} SET v = 4343 WHERE id = 8`);
+  await new Promise((r) => setTimeout(r, 1500));
+  await migration.setWriteBudget(null);
+  const source: Record<string, Map<string, string>> = {};
+  for (const table of ['early', 'late']) {
+    const [rows] = await db.query(`SELECT id, v FROM \`${database}\`.${table}`);
+    source[table] = new Map((rows as { id: number; v: number }[]).map((r) => [String(r.id), String(r.v)]));
+  }
+  await db.end();
+  await migration.result();
+  for (const table of ['early', 'late'] as const) {
+    const have = new Map((await scanAll(targets[table])).map((item) => [item.id!.N!, item.v!.N!]));
+    const want = source[table]!;
+    const wrong = [...new Set([...want.keys(), ...have.keys()])].filter((id) => want.get(id) !== have.get(id)).map((id) => `id ${id}: target ${have.get(id)}, source ${want.get(id)}`);
+    assert.deepEqual(wrong.slice(0, 10), [], `${table}: ${wrong.length} rows differ`);
+  }
+});

@@ -158,6 +158,8 @@ export interface MigrationProgress {
 export const progressQuery = defineQuery<MigrationProgress>('progress');
 /** Where change capture should stop once everything before it is in the stream; undefined: keep capturing. */
 export const captureStopAtQuery = defineQuery<BinlogPosition | undefined>('captureStopAt');
+/** The tables (`schema.table`) whose bulk load is done: apply applies their changes from then on. */
+export const loadedTablesQuery = defineQuery<string[]>('loadedTables');
 /** True once capture has shipped everything up to its stop position: apply may stop at the end of its shard. */
 export const captureCompleteQuery = defineQuery<boolean>('captureComplete');
 /** The cutover activity's freeze has read the final position: capture drains to it. */
@@ -194,6 +196,8 @@ export async function migrateToDynamo(input: MigrationSpecInput, options: Migrat
   setHandler(captureStopAtQuery, () => captureStopAt);
   let captureComplete = false;
   setHandler(captureCompleteQuery, () => captureComplete);
+  const loadedTables: string[] = [];
+  setHandler(loadedTablesQuery, () => loadedTables);
   let frozenAt: BinlogPosition | undefined;
   setHandler(frozenSignal, (position) => {
     frozenAt = position;
@@ -213,7 +217,7 @@ export async function migrateToDynamo(input: MigrationSpecInput, options: Migrat
         throw ApplicationFailure.nonRetryable(
           lag.ready
             ? `apply is ${lag.maxMillisBehind} ms behind the stream, more than spec.capture.maxLagMs (${maxLagMs} ms): approve again once it has caught up`
-            : 'apply has not reported from every shard yet: approve again in a few seconds',
+            : 'apply has not yet reported from every shard, or is still catching up a table whose bulk load has just finished: approve again in a few seconds',
           'LagTooHigh',
         );
       }
@@ -285,6 +289,7 @@ export async function migrateToDynamo(input: MigrationSpecInput, options: Migrat
       plans.push({ source, ranges });
       const plannedRows = ranges.reduce((n, r) => n + r.plannedRows, 0);
       state.tables.push({ table: source.table, plannedRows, partitions: ranges.length, partitionsDone: 0, rowsDone: 0, itemsDone: 0 });
+      if (ranges.length === 0) loadedTables.push(`${source.schema}.${source.table}`);
       state.plannedRows += plannedRows;
     }
     const tooMany = partitionLimitProblem(
@@ -293,6 +298,35 @@ export async function migrateToDynamo(input: MigrationSpecInput, options: Migrat
       plans.reduce((n, p) => n + p.ranges.length, 0),
     );
     if (tooMany) throw ApplicationFailure.nonRetryable(tooMany, 'PlanTooLarge');
+
+    // Apply follows capture: every shard, parents before children, until capture is complete. It starts with the
+    // bulk copy and applies each table's changes once that table's load is done (activities/apply.ts).
+    const startApplying = async (waitForLoads: boolean) => {
+      const stream = state.capture!.stream;
+      const request = { stream, tables: checked.tables, versionsTable: checked.capture!.versionsTable, ...(waitForLoads ? { waitForLoads } : {}) };
+      const applyAll = async (): Promise<ApplyResult[]> => {
+        const shards = await listShards(stream);
+        const known = new Set(shards.map((s) => s.ShardId));
+        const results: ApplyResult[] = [];
+        const finished = new Set<string>();
+        let remaining = shards;
+        while (remaining.length) {
+          const parentDone = (id: string | undefined) => !id || !known.has(id) || finished.has(id);
+          const ready = remaining.filter((s) => parentDone(s.ParentShardId) && parentDone(s.AdjacentParentShardId));
+          if (ready.length === 0) throw ApplicationFailure.nonRetryable(`the shards of ${stream} have a parent cycle`, 'BadShards');
+          remaining = remaining.filter((s) => !ready.includes(s));
+          results.push(...(await Promise.all(ready.map((s) => applyChanges(spec, stage, { ...request, shardId: s.ShardId! })))));
+          for (const s of ready) finished.add(s.ShardId!);
+        }
+        return results;
+      };
+      shardCount = (await listShards(stream)).length;
+      applying = captureScope.run(applyAll);
+      background.push(applying);
+      applying.catch((err) => void (failure ??= err));
+    };
+    let applying: Promise<ApplyResult[]> | undefined;
+    if (capture && state.capture && patched('apply-per-table')) await startApplying(true);
 
     phase('bulk');
     const reports: PartitionReport[] = [];
@@ -305,6 +339,7 @@ export async function migrateToDynamo(input: MigrationSpecInput, options: Migrat
         reports.push(report);
         const table = state.tables.find((t) => t.table === range.table)!;
         table.partitionsDone++;
+        if (table.partitionsDone === table.partitions) loadedTables.push(`${source.schema}.${source.table}`);
         table.rowsDone += report.rows;
         table.itemsDone += report.items;
         state.rowsDone += report.rows;
@@ -348,30 +383,7 @@ export async function migrateToDynamo(input: MigrationSpecInput, options: Migrat
     if (capture && state.capture) {
       // Drain: everything the source wrote until now must be in the stream before the run ends.
       phase('catch-up');
-      // Apply starts now and follows capture: every shard, parents before children, until capture is complete.
-      const stream = state.capture.stream;
-      const request = { stream, tables: checked.tables, versionsTable: checked.capture!.versionsTable };
-      const applyAll = async (): Promise<ApplyResult[]> => {
-        const shards = await listShards(stream);
-        const known = new Set(shards.map((s) => s.ShardId));
-        const results: ApplyResult[] = [];
-        const finished = new Set<string>();
-        let remaining = shards;
-        while (remaining.length) {
-          const parentDone = (id: string | undefined) => !id || !known.has(id) || finished.has(id);
-          const ready = remaining.filter((s) => parentDone(s.ParentShardId) && parentDone(s.AdjacentParentShardId));
-          if (ready.length === 0) throw ApplicationFailure.nonRetryable(`the shards of ${stream} have a parent cycle`, 'BadShards');
-          remaining = remaining.filter((s) => !ready.includes(s));
-          results.push(...(await Promise.all(ready.map((s) => applyChanges(spec, stage, { ...request, shardId: s.ShardId! })))));
-          for (const s of ready) finished.add(s.ShardId!);
-        }
-        return results;
-      };
-      shardCount = (await listShards(stream)).length;
-      const applying = captureScope.run(applyAll);
-      background.push(applying);
-      applying.catch((err) => void (failure ??= err));
-
+      if (!applying) await startApplying(false); // runs started before per-table catch-up
       let cutover: Promise<CutoverResult> | undefined;
       if (spec.capture!.cutover === 'none') {
         // No cutover: drain at once to the binlog's end, then let apply finish.
@@ -412,11 +424,11 @@ export async function migrateToDynamo(input: MigrationSpecInput, options: Migrat
       state.capture.stopAt = captureStopAt;
       const shipped = await capture;
       captureComplete = true;
-      const applied = await applying;
+      const applied = await applying!;
       drained = true;
       const cut = cutover ? await cutover : undefined;
       captured = { stream: state.capture.stream, startReused: state.capture.reused, resumeNote: state.capture.resumeNote, ...shipped, apply: applied, cutover: cut };
-      if (spec.capture!.cleanup) await cleanUpCapture(checked.capture!.createdStream ? stream : undefined, checked.capture!.versionsTable);
+      if (spec.capture!.cleanup) await cleanUpCapture(checked.capture!.createdStream ? state.capture.stream : undefined, checked.capture!.versionsTable);
     }
 
     phase('done');
