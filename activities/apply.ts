@@ -304,12 +304,19 @@ export async function applyChanges(spec: MigrationSpec, stage: Staging, request:
     state.catchUp = undefined;
   };
   let lastAskedLoads = 0;
-  /** Asks the workflow which tables' bulk loads are done (at most every second) and catches up the new ones. */
-  const takeLoadedTables = async (force = false) => {
-    if (state.catchUp) await catchUp(); // a retried reader finishes the pass it was in
+  /**
+   * Asks the workflow which tables' bulk loads are done (at most every second) and catches up the new ones.
+   * True when the reader took new tables or made a pass.
+   */
+  const takeLoadedTables = async (force = false): Promise<boolean> => {
+    if (state.catchUp) {
+      await catchUp(); // a retried reader finishes the pass it was in
+      return true;
+    }
     if (!request.waitForLoads || loaded.size === sources.size || (!force && Date.now() - lastAskedLoads < LOADS_POLL_MS)) return false;
     lastAskedLoads = Date.now();
-    const fresh = (await loadedTables(context)).filter((t) => sources.has(t) && !loaded.has(t));
+    // A query the workflow cannot answer now (its worker restarting) is asked again next time.
+    const fresh = ((await loadedTables(context).catch(() => undefined)) ?? []).filter((t) => sources.has(t) && !loaded.has(t));
     if (!fresh.length) return false;
     if (state.sequence === undefined) for (const t of fresh) loaded.add(t); // nothing read yet: the main pass starts from the shard's start
     else {
