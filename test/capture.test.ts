@@ -360,3 +360,57 @@ test("a table's changes are applied once its own bulk load is done, while anothe
     assert.deepEqual(wrong.slice(0, 10), [], `${table}: ${wrong.length} rows differ`);
   }
 });
+
+test('a reader SIGKILLed in the middle of a catch-up pass finishes the pass on the new worker: the target equals the source', async () => {
+  const setup = await connectMysql(config.mysqlUrl);
+  for (const [table, rows] of [['pass_a', 100], ['pass_b', 3_000]] as const) {
+    await setup.query(`CREATE TABLE \`${database}\`.${table} (id INT PRIMARY KEY, v INT NOT NULL)`);
+    await setup.query(`INSERT INTO \`${database}\`.${table} SELECT seq, seq FROM seq_1_to_${rows}`);
+  }
+  await setup.end();
+  const targets = { pass_a: uniqueName('pass-a'), pass_b: uniqueName('pass-b') };
+  const renumber = (rules: unknown[], from: number) => rules.map((r, i) => ({ ...(r as object), 'rule-id': String(from + i), 'rule-name': String(from + i) }));
+  const migration = await ferry.startMigration({
+    name: uniqueName('capture-pass-kill'),
+    source: { database },
+    mapping: { rules: [...renumber(idMapping(database, 'pass_a', targets.pass_a).rules, 1), ...renumber(idMapping(database, 'pass_b', targets.pass_b).rules, 3)] } as MigrationSpecInput['mapping'],
+    target: { create: true },
+    // pass_b loads for about 15 s after pass_a: the readers apply pass_a and skip pass_b's 12,000 changes meanwhile.
+    bulk: { partitions: 1, concurrency: 1 },
+    writeBudget: { itemsPerSecond: 200 },
+    capture: { createStream: true, shards: 2, cutover: 'none' },
+  });
+  await captureStarted(migration);
+  const db = await connectMysql(config.mysqlUrl);
+  for (let round = 0; round < 4; round++) await db.query(`UPDATE \`${database}\`.pass_b SET v = v + 1000`);
+  await db.query(`UPDATE \`${database}\`.pass_a SET v = -v WHERE id <= 10`);
+
+  // Once pass_b is loaded, each reader makes a pass over its shard's start for it: kill the worker inside one.
+  const handle = ferry.client.workflow.getHandle(migration.workflowId);
+  for (let i = 0; ; i++) {
+    const pending = (await handle.describe()).raw.pendingActivities ?? [];
+    const inPass = pending.some((a) => {
+      const payload = a.activityType?.name === 'applyChanges' ? a.heartbeatDetails?.payloads?.[0] : undefined;
+      return payload !== undefined && defaultPayloadConverter.fromPayload<ApplyResult>(payload).catchUp?.sequence !== undefined;
+    });
+    if (inPass) break;
+    assert.ok(i < 1500, 'no reader was seen inside a catch-up pass');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await stopProcess(worker, 'SIGKILL');
+  worker = await startWorkerProcess(taskQueue);
+
+  const source: Record<string, Map<string, string>> = {};
+  for (const table of ['pass_a', 'pass_b']) {
+    const [rows] = await db.query(`SELECT id, v FROM \`${database}\`.${table}`);
+    source[table] = new Map((rows as { id: number; v: number }[]).map((r) => [String(r.id), String(r.v)]));
+  }
+  await db.end();
+  await migration.result();
+  for (const table of ['pass_a', 'pass_b'] as const) {
+    const have = new Map((await scanAll(targets[table])).map((item) => [item.id!.N!, item.v!.N!]));
+    const want = source[table]!;
+    const wrong = [...new Set([...want.keys(), ...have.keys()])].filter((id) => want.get(id) !== have.get(id)).map((id) => `id ${id}: target ${have.get(id)}, source ${want.get(id)}`);
+    assert.deepEqual(wrong.slice(0, 10), [], `${table}: ${wrong.length} rows differ`);
+  }
+});
