@@ -289,19 +289,47 @@ test("spec.sql shapes change events as it shapes bulk rows: a row the SQL filter
   assert.ok(!have.has('11') && !have.has('13'), 'the rows the updates filtered out are gone');
 });
 
-test("a table's changes are applied once its own bulk load is done, while another table is still loading; the other's follow once it is", async () => {
+/** Tables `(id INT PRIMARY KEY, v INT)` seeded with v = id, the mapping of each to its own target (record to record), and the targets. */
+async function idValueTables<T extends string>(sizes: Record<T, number>): Promise<{ mapping: MigrationSpecInput['mapping']; targets: Record<T, string> }> {
   const setup = await connectMysql(config.mysqlUrl);
-  for (const [table, rows] of [['early', 200], ['late', 4_000]] as const) {
+  const targets = {} as Record<T, string>;
+  const rules: unknown[] = [];
+  for (const [table, rows] of Object.entries(sizes) as [T, number][]) {
     await setup.query(`CREATE TABLE \`${database}\`.${table} (id INT PRIMARY KEY, v INT NOT NULL)`);
     await setup.query(`INSERT INTO \`${database}\`.${table} SELECT seq, seq FROM seq_1_to_${rows}`);
+    targets[table] = uniqueName(table.replace(/_/g, '-'));
+    // Rule ids are unique across the document.
+    for (const rule of idMapping(database, table, targets[table]).rules) rules.push({ ...(rule as object), 'rule-id': String(rules.length + 1), 'rule-name': String(rules.length + 1) });
   }
   await setup.end();
-  const targets = { early: uniqueName('early'), late: uniqueName('late') };
-  const renumber = (rules: unknown[], from: number) => rules.map((r, i) => ({ ...(r as object), 'rule-id': String(from + i), 'rule-name': String(from + i) }));
+  return { mapping: { rules } as MigrationSpecInput['mapping'], targets };
+}
+
+/** Each table's rows as the source has them now: id → v. */
+async function sourceRows(db: MysqlConnection, tables: string[]): Promise<Record<string, Map<string, string>>> {
+  const source: Record<string, Map<string, string>> = {};
+  for (const table of tables) {
+    const [rows] = await db.query(`SELECT id, v FROM \`${database}\`.${table}`);
+    source[table] = new Map((rows as { id: number; v: number }[]).map((r) => [String(r.id), String(r.v)]));
+  }
+  return source;
+}
+
+/** Asserts each table's target holds exactly `source`'s rows, none missing, none extra. */
+async function assertTargetsEqual(source: Record<string, Map<string, string>>, targets: Record<string, string>): Promise<void> {
+  for (const [table, want] of Object.entries(source)) {
+    const have = new Map((await scanAll(targets[table]!)).map((item) => [item.id!.N!, item.v!.N!]));
+    const wrong = [...new Set([...want.keys(), ...have.keys()])].filter((id) => want.get(id) !== have.get(id)).map((id) => `id ${id}: target ${have.get(id)}, source ${want.get(id)}`);
+    assert.deepEqual(wrong.slice(0, 10), [], `${table}: ${wrong.length} rows differ`);
+  }
+}
+
+test("a table's changes are applied once its own bulk load is done, while another table is still loading; the other's follow once it is", async () => {
+  const { mapping, targets } = await idValueTables({ early: 200, late: 4_000 });
   const migration = await ferry.startMigration({
     name: uniqueName('capture-per-table'),
     source: { database },
-    mapping: { rules: [...renumber(idMapping(database, 'early', targets.early).rules, 1), ...renumber(idMapping(database, 'late', targets.late).rules, 3)] } as MigrationSpecInput['mapping'],
+    mapping,
     target: { create: true },
     // One partition at a time, at 150 items/s: the late table loads for about 27 s after the early one.
     bulk: { partitions: 1, concurrency: 1 },
@@ -346,34 +374,18 @@ test("a table's changes are applied once its own bulk load is done, while anothe
   await db.query(`UPDATE \`${database}\`.${other} SET v = 4343 WHERE id = 8`);
   await new Promise((r) => setTimeout(r, 1500));
   await migration.setWriteBudget(null);
-  const source: Record<string, Map<string, string>> = {};
-  for (const table of ['early', 'late']) {
-    const [rows] = await db.query(`SELECT id, v FROM \`${database}\`.${table}`);
-    source[table] = new Map((rows as { id: number; v: number }[]).map((r) => [String(r.id), String(r.v)]));
-  }
+  const source = await sourceRows(db, ['early', 'late']);
   await db.end();
   await migration.result();
-  for (const table of ['early', 'late'] as const) {
-    const have = new Map((await scanAll(targets[table])).map((item) => [item.id!.N!, item.v!.N!]));
-    const want = source[table]!;
-    const wrong = [...new Set([...want.keys(), ...have.keys()])].filter((id) => want.get(id) !== have.get(id)).map((id) => `id ${id}: target ${have.get(id)}, source ${want.get(id)}`);
-    assert.deepEqual(wrong.slice(0, 10), [], `${table}: ${wrong.length} rows differ`);
-  }
+  await assertTargetsEqual(source, targets);
 });
 
 test('a reader SIGKILLed in the middle of a catch-up pass finishes the pass on the new worker: the target equals the source', async () => {
-  const setup = await connectMysql(config.mysqlUrl);
-  for (const [table, rows] of [['pass_a', 100], ['pass_b', 3_000]] as const) {
-    await setup.query(`CREATE TABLE \`${database}\`.${table} (id INT PRIMARY KEY, v INT NOT NULL)`);
-    await setup.query(`INSERT INTO \`${database}\`.${table} SELECT seq, seq FROM seq_1_to_${rows}`);
-  }
-  await setup.end();
-  const targets = { pass_a: uniqueName('pass-a'), pass_b: uniqueName('pass-b') };
-  const renumber = (rules: unknown[], from: number) => rules.map((r, i) => ({ ...(r as object), 'rule-id': String(from + i), 'rule-name': String(from + i) }));
+  const { mapping, targets } = await idValueTables({ pass_a: 100, pass_b: 3_000 });
   const migration = await ferry.startMigration({
     name: uniqueName('capture-pass-kill'),
     source: { database },
-    mapping: { rules: [...renumber(idMapping(database, 'pass_a', targets.pass_a).rules, 1), ...renumber(idMapping(database, 'pass_b', targets.pass_b).rules, 3)] } as MigrationSpecInput['mapping'],
+    mapping,
     target: { create: true },
     // pass_b loads for about 15 s after pass_a: the readers apply pass_a and skip pass_b's 12,000 changes meanwhile.
     bulk: { partitions: 1, concurrency: 1 },
@@ -400,17 +412,8 @@ test('a reader SIGKILLed in the middle of a catch-up pass finishes the pass on t
   await stopProcess(worker, 'SIGKILL');
   worker = await startWorkerProcess(taskQueue);
 
-  const source: Record<string, Map<string, string>> = {};
-  for (const table of ['pass_a', 'pass_b']) {
-    const [rows] = await db.query(`SELECT id, v FROM \`${database}\`.${table}`);
-    source[table] = new Map((rows as { id: number; v: number }[]).map((r) => [String(r.id), String(r.v)]));
-  }
+  const source = await sourceRows(db, ['pass_a', 'pass_b']);
   await db.end();
   await migration.result();
-  for (const table of ['pass_a', 'pass_b'] as const) {
-    const have = new Map((await scanAll(targets[table])).map((item) => [item.id!.N!, item.v!.N!]));
-    const want = source[table]!;
-    const wrong = [...new Set([...want.keys(), ...have.keys()])].filter((id) => want.get(id) !== have.get(id)).map((id) => `id ${id}: target ${have.get(id)}, source ${want.get(id)}`);
-    assert.deepEqual(wrong.slice(0, 10), [], `${table}: ${wrong.length} rows differ`);
-  }
+  await assertTargetsEqual(source, targets);
 });
