@@ -22,6 +22,7 @@ import { loadConfig } from '../src/config.js';
 import { itemKey } from '../src/mapping/item.js';
 import { keyAttributes, keyColumns } from '../src/mapping/tableMapping.js';
 import { ConversionError } from '../src/mapping/types.js';
+import { queryOwnWorkflow } from '../src/ownWorkflow.js';
 import { getJson } from '../src/s3.js';
 import type { MigrationSpec } from '../src/spec.js';
 
@@ -224,8 +225,7 @@ export async function applyChanges(spec: MigrationSpec, stage: Staging, request:
   // Tables whose changes this reader applies: their bulk load is done (or the workflow does not wait for loads).
   // An older checkpoint without the list applied every table.
   const loaded = new Set(state.tables ?? (request.waitForLoads && state.sequence === undefined ? [] : [...sources.keys()]));
-  const waiting = () => [...sources.keys()].filter((t) => !loaded.has(t));
-  const checkpoint = (): ApplyResult => ({ ...state, tables: [...loaded], waitingTables: waiting().length, shardId: request.shardId });
+  const checkpoint = (): ApplyResult => ({ ...state, tables: [...loaded], waitingTables: sources.size - loaded.size, shardId: request.shardId });
   // On a clock, not per page: a page that takes long to apply (throttling, conflicts) must not look like a dead worker.
   const beating = setInterval(() => context.heartbeat(checkpoint()), 1000);
   const runId = context.info.workflowExecution?.runId;
@@ -316,7 +316,7 @@ export async function applyChanges(spec: MigrationSpec, stage: Staging, request:
     if (!request.waitForLoads || loaded.size === sources.size || (!force && Date.now() - lastAskedLoads < LOADS_POLL_MS)) return false;
     lastAskedLoads = Date.now();
     // A query the workflow cannot answer now (its worker restarting) is asked again next time.
-    const fresh = ((await loadedTables(context).catch(() => undefined)) ?? []).filter((t) => sources.has(t) && !loaded.has(t));
+    const fresh = ((await queryOwnWorkflow<string[]>(context, 'loadedTables', []).catch(() => undefined)) ?? []).filter((t) => sources.has(t) && !loaded.has(t));
     if (!fresh.length) return false;
     if (state.sequence === undefined) for (const t of fresh) loaded.add(t); // nothing read yet: the main pass starts from the shard's start
     else {
@@ -358,7 +358,7 @@ export async function applyChanges(spec: MigrationSpec, stage: Staging, request:
         // before a marker could be shipped), and costs a workflow task, so not often.
         if (Date.now() - lastAsked > 1000) {
           lastAsked = Date.now();
-          if (await captureComplete(context)) break;
+          if (await queryOwnWorkflow(context, 'captureComplete', false)) break;
         }
       }
     }
@@ -422,14 +422,4 @@ async function inParallel<T>(elements: T[], limit: number, work: (element: T) =>
   if (failures.length) throw failures[0];
 }
 
-/** The tables (`schema.table`) whose bulk load the workflow has finished. */
-async function loadedTables(context: Context): Promise<string[]> {
-  const execution = context.info.workflowExecution!;
-  return context.client.workflow.getHandle(execution.workflowId, execution.runId).query<string[]>('loadedTables');
-}
 
-async function captureComplete(context: Context): Promise<boolean> {
-  const execution = context.info.workflowExecution;
-  if (!execution) return false;
-  return context.client.workflow.getHandle(execution.workflowId, execution.runId).query<boolean>('captureComplete');
-}

@@ -19,6 +19,7 @@ import { comparePositions, encodeRow, type CaptureEndMarker, eventVersion, MAX_B
 import { recentChangesKey, RecentWindow } from '../src/capture/recentChanges.js';
 import { loadConfig } from '../src/config.js';
 import { fullJitter } from '../src/load/writeBudget.js';
+import { queryOwnWorkflow } from '../src/ownWorkflow.js';
 import { getJson, putJson } from '../src/s3.js';
 import { connectSource, sourceUrl } from '../src/source.js';
 import type { MigrationSpec } from '../src/spec.js';
@@ -417,10 +418,8 @@ async function fenceStopAt(dynamo: DynamoDBClient, spec: MigrationSpec, runId: s
 }
 
 /** Where the workflow wants capture to stop (once everything before it is shipped); undefined: keep going. */
-async function captureStopAt(context: Context): Promise<BinlogPosition | undefined> {
-  const execution = context.info.workflowExecution;
-  if (!execution) return undefined;
-  return context.client.workflow.getHandle(execution.workflowId, execution.runId).query<BinlogPosition | undefined>('captureStopAt');
+function captureStopAt(context: Context): Promise<BinlogPosition | undefined> {
+  return queryOwnWorkflow<BinlogPosition | undefined>(context, 'captureStopAt', undefined);
 }
 
 function mysqlOptions(url: string) {

@@ -15,6 +15,7 @@ import type { BinlogPosition } from '../src/capture/events.js';
 import { recentChangesKey, type RecentChanges } from '../src/capture/recentChanges.js';
 import { ROUTING_SOURCE_TABLE } from '../src/capture/routing.js';
 import { loadConfig } from '../src/config.js';
+import { ownWorkflow } from '../src/ownWorkflow.js';
 import { getJson } from '../src/s3.js';
 import { connectSource, sourceDatabase } from '../src/source.js';
 import type { MigrationSpec } from '../src/spec.js';
@@ -32,15 +33,10 @@ export interface CutoverResult {
   check: { changes: number; items: number; windowMs: number; coveredMs: number };
 }
 
-function workflowHandle(context: Context) {
-  const execution = context.info.workflowExecution!;
-  return context.client.workflow.getHandle(execution.workflowId, execution.runId);
-}
-
 /** Apply's lag, from its readers' checkpoints: the largest ms-behind, and whether every shard has reported and applies every table. */
 export async function measureLag(shards: number): Promise<{ ready: boolean; maxMillisBehind: number }> {
   const context = Context.current();
-  const description = await workflowHandle(context).describe();
+  const description = await ownWorkflow(context)!.describe();
   const converter = context.client.options.loadedDataConverter.payloadConverter;
   const lags: number[] = [];
   let waiting = false;
@@ -73,7 +69,7 @@ export async function awaitLag(shards: number, maxLagMs: number): Promise<{ maxM
 export async function freezeAndFlip(spec: MigrationSpec, tables: SourceTable[], stage: Staging): Promise<CutoverResult> {
   const context = Context.current();
   const capture = spec.capture!;
-  const handle = workflowHandle(context);
+  const handle = ownWorkflow(context)!;
   const schema = sourceDatabase(spec);
   const fence = `${quoteIdent(schema)}.${ROUTING_SOURCE_TABLE}`;
   const dynamo = dynamoClient(loadConfig().aws);

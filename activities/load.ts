@@ -16,6 +16,7 @@ import { partitionId, type PartitionRange } from '../src/bulk/partitionPlan.js';
 import { loadConfig } from '../src/config.js';
 import { lineToItem } from '../src/mapping/itemJson.js';
 import { fullJitter, WriteBudget } from '../src/load/writeBudget.js';
+import { queryOwnWorkflow } from '../src/ownWorkflow.js';
 import { getJson, objectStream, putJson } from '../src/s3.js';
 
 const BATCH = 25;
@@ -176,11 +177,8 @@ export async function loadPartition(stage: Staging, request: LoadRequest): Promi
   return result;
 }
 
-async function budgetShare(context: Context): Promise<BudgetShare> {
-  const execution = context.info.workflowExecution;
-  if (!execution) return {};
-  const { workflowId, runId } = execution;
-  return context.client.workflow.getHandle(workflowId, runId).query<BudgetShare>('budgetShare');
+function budgetShare(context: Context): Promise<BudgetShare> {
+  return queryOwnWorkflow<BudgetShare>(context, 'budgetShare', {});
 }
 
 /** A partition's manifest, if an earlier run or attempt finished it. */
