@@ -193,6 +193,25 @@ async function freshKinesis(): Promise<void> {
   }
 }
 
+/** The burst: ROUNDS whole-table UPDATEs of the cdc table, as fast as MySQL takes them. */
+async function writeBurst(during: string): Promise<{ burstStart: BinlogPosition; burstEnd: BinlogPosition; written: number }> {
+  const burstStart = await binlogPosition();
+  const written = Date.now();
+  for (let round = 0; round < ROUNDS; round++) await query(`UPDATE ${DATABASE}.cdc SET v = v + 1`);
+  const writtenSeconds = (Date.now() - written) / 1000;
+  say(`burst${during}: ${fmt(BURST)} row changes (${ROUNDS} updates of all ${fmt(ROWS)} rows) written in ${writtenSeconds.toFixed(2)} s from ${burstStart.file}:${burstStart.position}`);
+  return { burstStart, burstEnd: await binlogPosition(), written };
+}
+
+/** Capture's rate for the burst begun at `written`: from then to the last record's arrival in the run's stream, which holds only the burst. */
+async function captureRate(name: string, written: number, during: string): Promise<number> {
+  const times = await arrivals(`ferry-${name}`);
+  if (times.length !== BURST) throw new Error(`${times.length} records in the stream, not the burst's ${BURST} changes`);
+  const captureSeconds = (times.at(-1)! - written) / 1000;
+  say(`ferry capture${during}: ${fmt(BURST)} changes into ${SHARDS} shards, the last one in the stream ${captureSeconds.toFixed(2)} s after the burst began = ${fmt(BURST / captureSeconds)} events/s`);
+  return BURST / captureSeconds;
+}
+
 /**
  * Part 1a: the same burst while the bulk copy is held before its first
  * partition (paused): capture ships it while apply reads nothing yet (it waits
@@ -206,11 +225,7 @@ async function captureDuringBulk(ferry: FerryClient, name: string, target: strin
   await migration.pause();
   await waitForPhase(migration, 'bulk');
   await sleep(2000);
-  const burstStart = await binlogPosition();
-  const written = Date.now();
-  for (let round = 0; round < ROUNDS; round++) await query(`UPDATE ${DATABASE}.cdc SET v = v + 1`);
-  const burstEnd = await binlogPosition();
-  say(`burst during the bulk copy: ${fmt(BURST)} row changes written in ${((Date.now() - written) / 1000).toFixed(2)} s from ${burstStart.file}:${burstStart.position}`);
+  const { burstStart, burstEnd, written } = await writeBurst(' during the bulk copy');
   const converter = ferry.client.options.loadedDataConverter.payloadConverter;
   for (;;) {
     const description = await ferry.client.workflow.getHandle(name).describe();
@@ -222,11 +237,7 @@ async function captureDuringBulk(ferry: FerryClient, name: string, target: strin
   }
   const progress = await migration.progress();
   if (progress.tables.some((t) => t.partitionsDone > 0) || progress.partitionsRunning.length) throw new Error('the bulk copy was not held: a partition started before the pause');
-  const times = await arrivals(`ferry-${name}`);
-  if (times.length !== BURST) throw new Error(`${times.length} records in the stream, not the burst's ${BURST} changes`);
-  const captureSeconds = (times.at(-1)! - written) / 1000;
-  say(`ferry capture during the bulk copy: ${fmt(BURST)} changes into ${SHARDS} shards, the last one in the stream ${captureSeconds.toFixed(2)} s after the burst began = ${fmt(BURST / captureSeconds)} events/s`);
-  return { captureRate: BURST / captureSeconds, burstStart, migration };
+  return { captureRate: await captureRate(name, written, ' during the bulk copy'), burstStart, migration };
 }
 
 /** Part 1: the burst, captured and applied during catch-up; leaves the migration in catch-up for part 3. */
@@ -236,11 +247,7 @@ async function throughput(ferry: FerryClient, name: string, target: string): Pro
   await waitForPhase(migration, 'catch-up');
   await sleep(2000); // apply idle at the stream's (empty) tip
 
-  const burstStart = await binlogPosition();
-  const written = Date.now();
-  for (let round = 0; round < ROUNDS; round++) await query(`UPDATE ${DATABASE}.cdc SET v = v + 1`);
-  const writtenSeconds = (Date.now() - written) / 1000;
-  say(`burst: ${fmt(BURST)} row changes (${ROUNDS} updates of all ${fmt(ROWS)} rows) written in ${writtenSeconds.toFixed(2)} s from ${burstStart.file}:${burstStart.position}`);
+  const { burstStart, written } = await writeBurst('');
   let applied = 0;
   for (;;) {
     if (await allAt(target, ROUNDS)) {
@@ -251,13 +258,10 @@ async function throughput(ferry: FerryClient, name: string, target: string): Pro
     await sleep(200);
   }
   // The stream holds only the burst: the table was seeded before the migration started.
-  const times = await arrivals(`ferry-${name}`);
-  if (times.length !== BURST) throw new Error(`${times.length} records in the stream, not the burst's ${BURST} changes`);
-  const captureSeconds = (times.at(-1)! - written) / 1000;
+  const rate = await captureRate(name, written, '');
   const applySeconds = (applied - written) / 1000;
-  say(`ferry capture: ${fmt(BURST)} changes into ${SHARDS} shards, the last one in the stream ${captureSeconds.toFixed(2)} s after the burst began = ${fmt(BURST / captureSeconds)} events/s`);
   say(`ferry capture → apply: the target held the burst's final state ${applySeconds.toFixed(2)} s after it began = ${fmt(BURST / applySeconds)} events/s`);
-  return { captureRate: BURST / captureSeconds, applyRate: BURST / applySeconds, burstStart, migration };
+  return { captureRate: rate, applyRate: BURST / applySeconds, burstStart, migration };
 }
 
 /** Part 2: python-mysql-replication + boto3, one put_record per event, on the burst's binlog range. */
