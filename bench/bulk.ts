@@ -197,11 +197,16 @@ async function runNaiveLoader(table: string, rows: number): Promise<number> {
 
 function describeRun(label: string, run: FerryRun): void {
   const t = run.report.tables[0]!;
+  const readers = new Map<string, number>();
+  for (const p of run.report.partitions) readers.set(p.exportReader ?? 'unrecorded', (readers.get(p.exportReader ?? 'unrecorded') ?? 0) + 1);
   say(
     `${label}: ${fmt(run.report.rows)} rows → ${fmt(run.report.items)} items in ${run.wallSeconds.toFixed(1)} s = ${fmt(run.report.rows / run.wallSeconds)} rows/s end to end; ` +
       `export ${fmt(t.exportRowsPerSecond)} rows/s, transform ${fmt(t.transformRowsPerSecond)} rows/s, load ${fmt(t.loadItemsPerSecond)} items/s; ` +
-      `${t.partitions} partitions; worker RSS idle ${fmt(run.idleRssMiB)} MiB, peak ${fmt(run.peakRssMiB)} MiB`,
+      `${t.partitions} partitions (export reader: ${[...readers].map(([reader, n]) => `${reader} ×${n}`).join(', ')}); worker RSS idle ${fmt(run.idleRssMiB)} MiB, peak ${fmt(run.peakRssMiB)} MiB`,
   );
+  const first = Math.min(...run.report.partitions.map((p) => p.exportStartedAt));
+  const windows = run.report.partitions.slice(0, 8).map((p) => `${p.index}: +${p.exportStartedAt - first}–${p.exportStartedAt - first + p.exportMs}`);
+  say(`${label}: export windows (ms from the first export's start): ${windows.join(', ')}${run.report.partitions.length > 8 ? ', …' : ''}`);
 }
 
 async function main(): Promise<void> {

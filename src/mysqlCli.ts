@@ -56,33 +56,54 @@ export interface CliConnection {
   password: string;
 }
 
-/** URL options the client reproduces; any other (ssl, charset, …) keeps the export on the driver. */
-const CLI_URL_OPTIONS = new Set(['socketPath']);
+/** URL options the fast readers reproduce; any other (ssl, charset, …) keeps the export on the driver. */
+const FAST_URL_OPTIONS = new Set(['socketPath']);
+
+/** A source URL's parts, read the way mysql2 reads it (ConnectionConfig.parseUrl). */
+export interface SourceEndpoint {
+  /** Host name or address (default localhost), for TCP. */
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  database: string;
+  /** `?socketPath=`: a Unix socket instead of TCP. */
+  socket?: string;
+}
 
 /**
- * The client options for a source URL, read the way mysql2 reads it
- * (ConnectionConfig.parseUrl): host (default localhost) and port (default
- * 3306) over TCP, or `?socketPath=` for a Unix socket; no TLS, as mysql2
- * without an `ssl` option.
+ * The parts of a source URL; `Unavailable` is thrown when the URL does not
+ * parse or sets a driver option the fast readers do not reproduce.
  */
-export function cliConnection(url: string): CliConnection {
+export function sourceEndpoint(url: string, Unavailable: new (message: string) => Error, reader: string): SourceEndpoint {
   let where: URL;
   try {
     where = new URL(url);
   } catch {
-    throw new CliUnavailable('the source URL does not parse as a URL');
+    throw new Unavailable('the source URL does not parse as a URL');
   }
   for (const key of where.searchParams.keys()) {
-    if (!CLI_URL_OPTIONS.has(key)) throw new CliUnavailable(`the source URL sets the driver option "${key}", which the command-line export does not reproduce`);
+    if (!FAST_URL_OPTIONS.has(key)) throw new Unavailable(`the source URL sets the driver option "${key}", which ${reader} does not reproduce`);
   }
-  const host = decodeURIComponent(where.hostname.startsWith('[') ? where.hostname.slice(1, -1) : where.hostname) || 'localhost';
-  const user = decodeURIComponent(where.username);
-  const password = decodeURIComponent(where.password);
-  const database = decodeURIComponent(where.pathname.replace(/^\//, ''));
-  const socket = where.searchParams.get('socketPath');
+  return {
+    host: decodeURIComponent(where.hostname.startsWith('[') ? where.hostname.slice(1, -1) : where.hostname) || 'localhost',
+    port: Number(where.port || 3306),
+    user: decodeURIComponent(where.username),
+    password: decodeURIComponent(where.password),
+    database: decodeURIComponent(where.pathname.replace(/^\//, '')),
+    socket: where.searchParams.get('socketPath') ?? undefined,
+  };
+}
+
+/**
+ * The client options for a source URL: host and port over TCP, or
+ * `?socketPath=` for a Unix socket; no TLS, as mysql2 without an `ssl` option.
+ */
+export function cliConnection(url: string): CliConnection {
+  const { host, port, user, password, database, socket } = sourceEndpoint(url, CliUnavailable, 'the command-line export');
   const args = ['--no-defaults', '--skip-ssl', '--connect-timeout=10', '--max-allowed-packet=1073741824', '--default-character-set=utf8mb4'];
   if (socket) args.push('--protocol=SOCKET', `--socket=${socket}`);
-  else args.push('--protocol=TCP', `--host=${host}`, `--port=${where.port || 3306}`);
+  else args.push('--protocol=TCP', `--host=${host}`, `--port=${port}`);
   if (user) args.push(`--user=${user}`);
   if (database) args.push(`--database=${database}`);
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin' };

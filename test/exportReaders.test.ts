@@ -1,5 +1,6 @@
 /**
- * Export's two readers stage the same thing: the MariaDB command-line client
+ * Export's three readers stage the same thing: DuckDB's MySQL extension (rows
+ * written straight to the file), the MariaDB command-line client
  * (tab-separated text read by DuckDB) and the mysql2 driver (rows appended
  * one by one) run on the same partitions of real MariaDB tables — every type
  * family, NULLs next to empty strings and the text 'NULL', tabs, newlines,
@@ -13,13 +14,14 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CLIENT_SESSION, exportWithClient, exportWithDriver, sourceClient, type ExportedTable, type StagedFile } from '../activities/export.js';
-import { fromDuckValue, openScratch } from '../src/bulk/duck.js';
+import { CLIENT_SESSION, exportWithClient, exportWithDriver, exportWithScanner, sourceClient, type ExportedTable, type StagedFile } from '../activities/export.js';
+import { fromDuckValue, scratchFolder } from '../src/bulk/duck.js';
+import { attachSource, scannerEngine } from '../src/bulk/scannerExport.js';
 import type { KeyTuple, PartitionRange } from '../src/bulk/partitionPlan.js';
 import { ValueTooLongForText } from '../src/bulk/textExport.js';
 import { loadConfig } from '../src/config.js';
 import { connectMysql, type MysqlConnection } from '../src/mysql.js';
-import { dumpQuery } from '../src/mysqlCli.js';
+import { dumpQuery, sourceEndpoint } from '../src/mysqlCli.js';
 import { readColumns, readPrimaryKey } from '../src/source.js';
 import { uniqueName } from './helpers.js';
 
@@ -96,12 +98,20 @@ function range(source: ExportedTable, index: number, after?: KeyTuple, upTo?: Ke
 
 const quiet = { onRows() {} };
 
+type Reader = 'duckdb' | 'client' | 'driver';
+
+function read(reader: Reader, url: string, source: ExportedTable, part: PartitionRange, out: StagedFile): Promise<number> {
+  if (reader === 'duckdb') return exportWithScanner(url, source, part, out, quiet);
+  if (reader === 'client') return sourceClient(url).then((client) => exportWithClient(client, source, part, out, quiet));
+  return exportWithDriver(url, source, part, out, quiet);
+}
+
 /** Stages one partition with one reader and returns the file, kept after the scratch folder goes. */
-async function staged(reader: 'client' | 'driver', source: ExportedTable, part: PartitionRange, format: 'parquet' | 'csv'): Promise<{ file: string; rows: number }> {
-  const scratch = await openScratch(`test-${reader}`);
+async function staged(reader: Reader, source: ExportedTable, part: PartitionRange, format: 'parquet' | 'csv'): Promise<{ file: string; rows: number }> {
+  const scratch = scratchFolder(`test-${reader}`);
   try {
-    const out: StagedFile = { scratch, file: path.join(scratch.dir, `rows.${format}`), format };
-    const rows = reader === 'client' ? await exportWithClient(await sourceClient(config.mysqlUrl), source, part, out, quiet) : await exportWithDriver(config.mysqlUrl, source, part, out, quiet);
+    const out: StagedFile = { dir: scratch.dir, file: path.join(scratch.dir, `rows.${format}`), format };
+    const rows = await read(reader, config.mysqlUrl, source, part, out);
     const file = path.join(outDir, `${reader}-${source.table}-${part.index}.${format}`);
     fs.copyFileSync(out.file, file);
     return { file, rows };
@@ -110,26 +120,35 @@ async function staged(reader: 'client' | 'driver', source: ExportedTable, part: 
   }
 }
 
-/** Both readers on one partition: the same column names and types, the same multiset of rows. */
+/** The three readers on one partition: DuckDB's and the client's files each have the driver's columns, types and multiset of rows. */
 async function assertSameStaging(source: ExportedTable, part: PartitionRange, format: 'parquet' | 'csv' = 'parquet'): Promise<unknown[][]> {
-  const client = await staged('client', source, part, format);
   const driver = await staged('driver', source, part, format);
-  assert.equal(client.rows, driver.rows, 'row counts');
+  let rows: unknown[][] = [];
+  for (const reader of ['duckdb', 'client'] as const) {
+    const other = await staged(reader, source, part, format);
+    rows = await assertSameFile(other, driver, format);
+  }
+  return rows;
+}
+
+async function assertSameFile(other: { file: string; rows: number }, driver: { file: string; rows: number }, format: 'parquet' | 'csv'): Promise<unknown[][]> {
+  const who = path.basename(other.file);
+  assert.equal(other.rows, driver.rows, `row counts of ${who}`);
   const duck = await (await DuckDBInstance.create(':memory:')).connect();
   try {
     if (format === 'csv') {
       const lines = (file: string) => fs.readFileSync(file, 'utf8').split('\n');
-      assert.equal(lines(client.file)[0], lines(driver.file)[0], 'CSV header');
-      assert.deepEqual(lines(client.file).slice(1).sort(), lines(driver.file).slice(1).sort(), 'CSV rows');
+      assert.equal(lines(other.file)[0], lines(driver.file)[0], `CSV header of ${who}`);
+      assert.deepEqual(lines(other.file).slice(1).sort(), lines(driver.file).slice(1).sort(), `CSV rows of ${who}`);
       return [];
     }
     const describe = async (file: string) => (await duck.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet('${file}')`)).getRows().map((r) => `${r[0]} ${r[1]}`);
-    assert.deepEqual(await describe(client.file), await describe(driver.file), 'column names and types');
-    for (const [a, b] of [[client.file, driver.file], [driver.file, client.file]] as const) {
+    assert.deepEqual(await describe(other.file), await describe(driver.file), `column names and types of ${who}`);
+    for (const [a, b] of [[other.file, driver.file], [driver.file, other.file]] as const) {
       const extra = await duck.runAndReadAll(`SELECT * FROM read_parquet('${a}') EXCEPT ALL SELECT * FROM read_parquet('${b}')`);
       assert.deepEqual(extra.getRows().map((r) => r.map(fromDuckValue)), [], `rows in ${path.basename(a)} missing from ${path.basename(b)}`);
     }
-    return (await duck.runAndReadAll(`SELECT * FROM read_parquet('${client.file}') ORDER BY ALL`)).getRows().map((r) => r.map(fromDuckValue));
+    return (await duck.runAndReadAll(`SELECT * FROM read_parquet('${other.file}') ORDER BY ALL`)).getRows().map((r) => r.map(fromDuckValue));
   } finally {
     duck.closeSync();
   }
@@ -146,24 +165,45 @@ test('the client reads in the driver\'s session: UTC time zone, utf8mb4 with the
   assert.deepEqual(fs.readFileSync(file, 'utf8').trimEnd().split('\t'), expected!.map(String));
 });
 
-test('a client that cannot connect fails the export naming the table and partition, without the password', async () => {
+test('DuckDB\'s reader connects as the driver does: UTC time zone, utf8mb4, no compression, no TLS', async () => {
+  const settings = "@@time_zone, @@character_set_client, @@character_set_connection, @@character_set_results";
+  const driver = await connectMysql(config.mysqlUrl);
+  const [[expected]] = (await driver.query({ sql: `SELECT ${settings}`, rowsAsArray: true })) as unknown as [string[][]];
+  await driver.end();
+  const engine = await scannerEngine();
+  const alias = await attachSource(engine, sourceEndpoint(config.mysqlUrl, Error, 'the test'));
+  const duck = await engine.instance.connect();
+  try {
+    const status = "(SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = ''Compression'')";
+    const tls = "(SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = ''Ssl_cipher'')";
+    const [row] = (await duck.runAndReadAll(`SELECT * FROM mysql_query('${alias}', 'SELECT ${settings}, ${status}, ${tls}')`)).getRows();
+    assert.deepEqual(row!.map(String), [...expected!.map(String), 'OFF', '']);
+  } finally {
+    duck.closeSync();
+  }
+});
+
+test('a reader that cannot connect fails the export naming the table and partition, without the password', async () => {
   const wrong = new URL(config.mysqlUrl);
   wrong.password = 'not-the-Secret-42';
   const named = await table('named');
-  const scratch = await openScratch('test-fail');
+  const scratch = scratchFolder('test-fail');
   try {
-    const out: StagedFile = { scratch, file: path.join(scratch.dir, 'rows.parquet'), format: 'parquet' };
-    await assert.rejects(exportWithClient(await sourceClient(wrong.href), named, range(named, 3), out, quiet), (err: Error) => {
-      assert.match(err.message, new RegExp(`^export of ${database}\\.named/part-00003: mariadb exited with code 1: .*Access denied`, 's'));
-      assert.doesNotMatch(err.message, /not-the-Secret-42/);
-      return true;
-    });
+    const out: StagedFile = { dir: scratch.dir, file: path.join(scratch.dir, 'rows.parquet'), format: 'parquet' };
+    const said = { duckdb: "DuckDB's MySQL extension: .*Access denied", client: 'mariadb exited with code 1: .*Access denied' };
+    for (const reader of ['duckdb', 'client'] as const) {
+      await assert.rejects(read(reader, wrong.href, named, range(named, 3), out), (err: Error) => {
+        assert.match(err.message, new RegExp(`^export of ${database}\\.named/part-00003: ${said[reader]}`, 's'));
+        assert.doesNotMatch(err.message, /not-the-Secret-42/);
+        return true;
+      });
+    }
   } finally {
     scratch.close();
   }
 });
 
-test('every type family, NULL, empty and the text NULL: the client stages exactly what the driver stages', async () => {
+test('every type family, NULL, empty and the text NULL: DuckDB and the client stage exactly what the driver stages', async () => {
   const everything = await table('everything');
   const rows = await assertSameStaging(everything, range(everything, 0));
   assert.equal(rows.length, 4);
@@ -196,11 +236,14 @@ test('a one-column table whose key is the empty string loses no row', async () =
   assert.deepEqual((await assertSameStaging(lonely, range(lonely, 0))).map((r) => r[0]), ['', 'NULL', 'a']);
 });
 
-test('a value too long for the server to hex-encode is refused by the client path, not staged as NULL; the driver reads it', async () => {
+test('a value too long for the server to hex-encode is refused by the client path, not staged as NULL; DuckDB and the driver read it', async () => {
   await db.query('CREATE TABLE huge (id INT PRIMARY KEY, body LONGTEXT)');
   await db.query("INSERT INTO huge VALUES (1, REPEAT('x', 9000000)), (2, NULL)");
   const huge = await table('huge');
   const part = range(huge, 0);
   await assert.rejects(staged('client', huge, part, 'parquet'), ValueTooLongForText);
-  assert.equal((await staged('driver', huge, part, 'parquet')).rows, 2);
+  const driver = await staged('driver', huge, part, 'parquet');
+  assert.equal(driver.rows, 2);
+  const rows = await assertSameFile(await staged('duckdb', huge, part, 'parquet'), driver, 'parquet');
+  assert.deepEqual(rows.map((r) => [r[0], typeof r[1] === 'string' ? r[1].length : r[1]]), [[1, 9_000_000], [2, null]]);
 });

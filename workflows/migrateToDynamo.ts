@@ -28,7 +28,7 @@ import type { CaptureResult } from '../activities/capture.js';
 import type { CutoverResult } from '../activities/cutover.js';
 import { shardKeyColumns } from '../src/mapping/tableMapping.js';
 import type { BinlogPosition } from '../src/capture/events.js';
-import { staging, type ExportResult, type LoadResult, type PartitionManifest, type SourceTable, type Staging, type TransformResult } from '../src/bulk/model.js';
+import { staging, type ExportReader, type ExportResult, type LoadResult, type PartitionManifest, type SourceTable, type Staging, type TransformResult } from '../src/bulk/model.js';
 import { partitionId, partitionLimitProblem, type PartitionRange } from '../src/bulk/partitionPlan.js';
 import { FerryKind, FerryPercent, FerryPhase } from '../src/searchAttributes.js';
 import { SpecError, parseSpec, type MigrationSpec, type MigrationSpecInput } from '../src/spec.js';
@@ -89,6 +89,8 @@ export interface PartitionReport {
   reused: boolean;
   /** True when the staged export of an earlier attempt or run was reused. */
   exportReused: boolean;
+  /** The reader that staged the rows: `duckdb`, `client` or `driver` (docs/configuration.md, FERRY_EXPORT). */
+  exportReader?: ExportReader;
   checksum: string;
 }
 
@@ -470,6 +472,7 @@ function partitionReport(manifest: PartitionManifest, reused: boolean): Partitio
     throttled: manifest.load.throttled,
     reused,
     exportReused: manifest.export.reused,
+    exportReader: manifest.export.reader,
     checksum: manifest.transform.checksum,
   };
 }

@@ -15,9 +15,19 @@ export interface Scratch {
   close(): void;
 }
 
-/** A scratch folder and a DuckDB database inside it; close() removes both. */
-export async function openScratch(label: string): Promise<Scratch> {
+/** A scratch folder; close() removes it. */
+export interface ScratchFolder {
+  dir: string;
+  close(): void;
+}
+
+export function scratchFolder(label: string): ScratchFolder {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `ferry-${label}-`));
+  return { dir, close: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** A DuckDB database in `dir`, memory-capped, spilling to `dir`; close() closes it and leaves the folder. */
+export async function scratchDatabase(dir: string): Promise<{ duck: DuckDBConnection; close(): void }> {
   const instance = await DuckDBInstance.create(path.join(dir, 'scratch.duckdb'), {
     memory_limit: process.env.FERRY_DUCKDB_MEMORY ?? '256MB',
     threads: '2',
@@ -26,12 +36,24 @@ export async function openScratch(label: string): Promise<Scratch> {
   });
   const duck = await instance.connect();
   return {
-    dir,
     duck,
     close() {
       duck.closeSync();
       instance.closeSync();
-      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A scratch folder and a DuckDB database inside it; close() removes both. */
+export async function openScratch(label: string): Promise<Scratch> {
+  const folder = scratchFolder(label);
+  const database = await scratchDatabase(folder.dir);
+  return {
+    dir: folder.dir,
+    duck: database.duck,
+    close() {
+      database.close();
+      folder.close();
     },
   };
 }

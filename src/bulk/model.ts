@@ -37,7 +37,11 @@ export interface ExportResult {
   ms: number;
   /** True when an earlier attempt's staged file was reused. */
   reused: boolean;
+  /** Which reader staged the rows (activities/export.ts); absent in markers written before readers were recorded. */
+  reader?: ExportReader;
 }
+
+export type ExportReader = 'duckdb' | 'client' | 'driver';
 
 export interface TransformResult {
   rows: number;
