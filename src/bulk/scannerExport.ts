@@ -50,7 +50,9 @@ interface Engine {
 let engine: Promise<Engine> | undefined;
 
 async function openEngine(): Promise<Engine> {
-  const spill = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-scanner-'));
+  // DuckDB creates its spill folder only when it spills, which streaming COPYs rarely do.
+  const spill = path.join(os.tmpdir(), `ferry-scanner-${process.pid}`);
+  process.once('exit', () => fs.rmSync(spill, { recursive: true, force: true }));
   const instance = await DuckDBInstance.create(':memory:', {
     memory_limit: process.env.FERRY_DUCKDB_MEMORY ?? '256MB',
     // Each export's COPY runs on the thread that asked for it, so concurrent exports
@@ -93,7 +95,11 @@ async function openEngine(): Promise<Engine> {
   return { instance, attached: new Map() };
 }
 
-/** The worker's DuckDB instance with the MySQL extension loaded; rejects with ScannerUnavailable when it cannot be. */
+/**
+ * The worker's DuckDB instance with the MySQL extension loaded; rejects with
+ * ScannerUnavailable when it cannot be, for the life of the process (a worker
+ * restarted after the extension is installed uses it).
+ */
 export function scannerEngine(): Promise<Engine> {
   engine ??= openEngine();
   return engine;
