@@ -6,11 +6,16 @@
  * A value DynamoDB cannot hold is a dead letter, not a failed batch. Each of
  * export's three readers runs it, forced on its own worker (FERRY_EXPORT):
  * DuckDB's MySQL extension, the default, the MariaDB command-line client and
- * the mysql2 driver.
+ * the mysql2 driver; and a worker whose cache holds no extension falls back to
+ * the client by itself, or, told to use the extension, fails saying how to
+ * install it.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { dynamoClient } from '../src/aws.js';
 import { FerryClient } from '../src/client.js';
@@ -22,8 +27,19 @@ const config = loadConfig();
 const database = `types_${uniqueName('t').replace(/-/g, '_')}`;
 const READERS = ['duckdb', 'client', 'driver'] as const;
 type Reader = (typeof READERS)[number];
+/** A cache folder without DuckDB's MySQL extension in it. */
+const noExtension = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-no-extension-'));
+/** Each worker's environment and the reader it must export with. */
+const WORKERS = {
+  duckdb: { env: { FERRY_EXPORT: 'duckdb' }, reader: 'duckdb' },
+  client: { env: { FERRY_EXPORT: 'client' }, reader: 'client' },
+  driver: { env: { FERRY_EXPORT: 'driver' }, reader: 'driver' },
+  'no extension': { env: { FERRY_EXPORT: '', FERRY_CACHE_DIR: noExtension }, reader: 'client' },
+  'no extension, duckdb forced': { env: { FERRY_EXPORT: 'duckdb', FERRY_CACHE_DIR: noExtension }, reader: 'duckdb' },
+} satisfies Record<string, { env: Record<string, string>; reader: Reader }>;
+type WorkerName = keyof typeof WORKERS;
 const workers: ChildProcess[] = [];
-const clients = new Map<Reader, FerryClient>();
+const clients = new Map<WorkerName, FerryClient>();
 
 const COLUMNS = `
   id INT PRIMARY KEY,
@@ -68,10 +84,10 @@ before(async () => {
     await db.end();
   }
   await Promise.all(
-    READERS.map(async (reader) => {
-      const taskQueue = uniqueName(`types-${reader}`);
-      workers.push(await startWorkerProcess(taskQueue, { FERRY_EXPORT: reader }));
-      clients.set(reader, await FerryClient.connect({ ...config, temporal: { ...config.temporal, taskQueue } }));
+    (Object.keys(WORKERS) as WorkerName[]).map(async (name) => {
+      const taskQueue = uniqueName('types');
+      workers.push(await startWorkerProcess(taskQueue, WORKERS[name].env));
+      clients.set(name, await FerryClient.connect({ ...config, temporal: { ...config.temporal, taskQueue } }));
     }),
   );
 });
@@ -79,6 +95,7 @@ before(async () => {
 after(async () => {
   for (const client of clients.values()) await client.close();
   await Promise.all(workers.map((worker) => stopProcess(worker)));
+  fs.rmSync(noExtension, { recursive: true, force: true });
   const db = await connectMysql(config.mysqlUrl);
   await db.query(`DROP DATABASE IF EXISTS \`${database}\``);
   await db.end();
@@ -133,16 +150,20 @@ function canonical(value: unknown): unknown {
   return value;
 }
 
-async function migrateEverything(reader: Reader): Promise<void> {
-  const target = uniqueName(`everything-${reader}`);
-  const migration = await clients.get(reader)!.startMigration({
+function startEverything(worker: WorkerName, target: string) {
+  return clients.get(worker)!.startMigration({
     name: uniqueName('types'),
     source: { database },
     mapping: idMapping(database, 'everything', target),
     target: { create: true },
     errors: { policy: 'dead-letter' },
   });
-  const report = await migration.result();
+}
+
+async function migrateEverything(worker: WorkerName): Promise<void> {
+  const { reader } = WORKERS[worker];
+  const target = uniqueName('everything');
+  const report = await (await startEverything(worker, target)).result();
   assert.equal(report.rows, 3);
   assert.equal(report.items, 2);
   assert.equal(report.deadLetters, 1, 'the DOUBLE beyond DynamoDB\'s range was set aside, not sent to fail the whole batch');
@@ -152,10 +173,22 @@ async function migrateEverything(reader: Reader): Promise<void> {
   assert.equal(Items.length, 2);
   for (const item of Items) {
     const id = item.id!.N!;
-    assert.deepEqual(canonical(item), canonical(EXPECTED[id]), `${reader} export, item ${id}`);
+    assert.deepEqual(canonical(item), canonical(EXPECTED[id]), `worker "${worker}", ${reader} export, item ${id}`);
   }
 }
 
 test('every MySQL type family arrives in DynamoDB as docs/type-mapping.md says, extremes included, with each export reader', async () => {
   await Promise.all(READERS.map(migrateEverything));
+});
+
+test('a worker without DuckDB\'s MySQL extension exports with the client by itself, and fails, saying how to install it, when told to use the extension', async () => {
+  await migrateEverything('no extension');
+  const migration = await startEverything('no extension, duckdb forced', uniqueName('everything'));
+  const failure = await migration.result().then(
+    () => assert.fail('the migration finished without the extension it was told to use'),
+    (err: unknown) => err,
+  );
+  const messages: string[] = [];
+  for (let cause = failure; cause instanceof Error; cause = cause.cause) messages.push(cause.message);
+  assert.match(messages.join('\n'), /FERRY_EXPORT=duckdb, but DuckDB's MySQL extension v[\d.]+ is not installed at .*ferry-no-extension-.*: run scripts\/ensure-duckdb-mysql on this worker, or unset FERRY_EXPORT/);
 });
