@@ -32,7 +32,7 @@ import { stageText, textSelectList, ValueTooLongForText } from '../src/bulk/text
 import { loadConfig } from '../src/config.js';
 import { fromMysql, selectExpression } from '../src/mapping/types.js';
 import { connectMysql, streamRows } from '../src/mysql.js';
-import { cliConnection, CliUnavailable, dumpQuery, findMysqlCli, sourceEndpoint, type CliConnection, type MysqlCli } from '../src/mysqlCli.js';
+import { cliConnection, CliUnavailable, dumpQuery, findMysqlCli, scrub, sourceEndpoint, type CliConnection, type MysqlCli } from '../src/mysqlCli.js';
 import { getJson, putJson, uploadFile } from '../src/s3.js';
 import { sourceUrl } from '../src/source.js';
 import type { MigrationSpec } from '../src/spec.js';
@@ -129,13 +129,18 @@ async function stageRows(url: string, source: ExportedTable, range: PartitionRan
         return { rows: await exportWithClient(client, source, range, out, progress), reader: 'client' };
       } catch (err) {
         if (!(err instanceof ValueTooLongForText)) throw err;
-        const what = `export of ${source.schema}.${partitionId(range)}: ${err.message}`;
+        const what = `${exportLabel(source, range)}: ${err.message}`;
         if (setting === 'client') throw ApplicationFailure.nonRetryable(`${what}; unset FERRY_EXPORT to let the mysql2 driver read this partition, or raise the server's max_allowed_packet`);
         log.warn(`${what}; reading this partition with the mysql2 driver instead`);
       }
     }
   }
   return { rows: await exportWithDriver(url, source, range, out, progress), reader: 'driver' };
+}
+
+/** How errors name a partition's export: `export of schema.table/part-NNNNN`. */
+function exportLabel(source: ExportedTable, range: PartitionRange): string {
+  return `export of ${source.schema}.${partitionId(range)}`;
 }
 
 /** The command-line client and how it reaches the source. */
@@ -170,7 +175,6 @@ export const CLIENT_SESSION = "SET NAMES utf8mb4 COLLATE utf8mb4_unicode_ci, tim
 export async function exportWithScanner(url: string, source: ExportedTable, range: PartitionRange, out: StagedFile, progress: ExportProgress): Promise<number> {
   const endpoint = sourceEndpoint(url, ScannerUnavailable, "DuckDB's MySQL extension");
   const engine = await scannerEngine();
-  const what = `export of ${source.schema}.${partitionId(range)}`;
   const select = partitionQuery(source, range, scannerSelectList(source.columns), true);
   const duck = await engine.instance.connect();
   try {
@@ -180,8 +184,7 @@ export async function exportWithScanner(url: string, source: ExportedTable, rang
     return rows;
   } catch (err) {
     if (!(err instanceof Error) || progress.signal?.aborted) throw err;
-    const message = endpoint.password ? err.message.split(endpoint.password).join('***') : err.message;
-    throw new Error(`${what}: DuckDB's MySQL extension: ${message}`, { cause: err });
+    throw new Error(`${exportLabel(source, range)}: DuckDB's MySQL extension: ${scrub(err.message, endpoint.password)}`, { cause: err });
   } finally {
     duck.closeSync();
   }
@@ -191,7 +194,6 @@ export async function exportWithScanner(url: string, source: ExportedTable, rang
 export async function exportWithClient(client: SourceClient, source: ExportedTable, range: PartitionRange, out: StagedFile, progress: ExportProgress): Promise<number> {
   const select = partitionQuery(source, range, textSelectList(source.columns), true);
   const text = path.join(out.dir, 'rows.tsv');
-  const what = `export of ${source.schema}.${partitionId(range)}`;
   const database = await scratchDatabase(out.dir);
   try {
     const dumped = await dumpQuery(client.cli, client.connection, { session: CLIENT_SESSION, select: select.sql }, text, { signal: progress.signal, onRows: progress.onRows });
@@ -200,7 +202,7 @@ export async function exportWithClient(client: SourceClient, source: ExportedTab
     return rows;
   } catch (err) {
     if (err instanceof ValueTooLongForText || !(err instanceof Error) || progress.signal?.aborted) throw err;
-    throw new Error(`${what}: ${err.message}`, { cause: err });
+    throw new Error(`${exportLabel(source, range)}: ${err.message}`, { cause: err });
   } finally {
     database.close();
     fs.rmSync(text, { force: true });

@@ -207,6 +207,7 @@ export async function dumpQuery(
   return { rows: counter.rows, longestLine: counter.longestLine, bytes: counter.bytes };
 }
 
-function scrub(text: string, password: string): string {
+/** `text` with every occurrence of `password` replaced by ***. */
+export function scrub(text: string, password: string): string {
   return password ? text.split(password).join('***') : text;
 }

@@ -324,19 +324,28 @@ async function assertTargetsEqual(source: Record<string, Map<string, string>>, t
   }
 }
 
-test("a table's changes are applied once its own bulk load is done, while another table is still loading; the other's follow once it is", async () => {
-  const { mapping, targets } = await idValueTables({ early: 200, late: 4_000 });
+/**
+ * Starts a copy of the tables in `mapping` one partition at a time at `itemsPerSecond`, with capture and no
+ * cutover, so each table's load ends well after the one before; resolves once capture has started.
+ */
+async function startOneTableAtATime(name: string, mapping: MigrationSpecInput['mapping'], itemsPerSecond: number) {
   const migration = await ferry.startMigration({
-    name: uniqueName('capture-per-table'),
+    name: uniqueName(name),
     source: { database },
     mapping,
     target: { create: true },
-    // One partition at a time, at 150 items/s: the late table loads for about 27 s after the early one.
     bulk: { partitions: 1, concurrency: 1 },
-    writeBudget: { itemsPerSecond: 150 },
+    writeBudget: { itemsPerSecond },
     capture: { createStream: true, shards: 2, cutover: 'none' },
   });
   await captureStarted(migration);
+  return migration;
+}
+
+test("a table's changes are applied once its own bulk load is done, while another table is still loading; the other's follow once it is", async () => {
+  const { mapping, targets } = await idValueTables({ early: 200, late: 4_000 });
+  // At 150 items/s the late table loads for about 27 s after the early one.
+  const migration = await startOneTableAtATime('capture-per-table', mapping, 150);
   const db = await connectMysql(config.mysqlUrl);
   // Before either load is done: applied only after each table's own load.
   await db.query(`UPDATE \`${database}\`.early SET v = -1 WHERE id <= 20`);
@@ -382,17 +391,8 @@ test("a table's changes are applied once its own bulk load is done, while anothe
 
 test('a reader SIGKILLed in the middle of a catch-up pass finishes the pass on the new worker: the target equals the source', async () => {
   const { mapping, targets } = await idValueTables({ pass_a: 100, pass_b: 3_000 });
-  const migration = await ferry.startMigration({
-    name: uniqueName('capture-pass-kill'),
-    source: { database },
-    mapping,
-    target: { create: true },
-    // pass_b loads for about 15 s after pass_a: the readers apply pass_a and skip pass_b's 12,000 changes meanwhile.
-    bulk: { partitions: 1, concurrency: 1 },
-    writeBudget: { itemsPerSecond: 200 },
-    capture: { createStream: true, shards: 2, cutover: 'none' },
-  });
-  await captureStarted(migration);
+  // At 200 items/s pass_b loads for about 15 s after pass_a: the readers apply pass_a and skip pass_b's 12,000 changes meanwhile.
+  const migration = await startOneTableAtATime('capture-pass-kill', mapping, 200);
   const db = await connectMysql(config.mysqlUrl);
   for (let round = 0; round < 4; round++) await db.query(`UPDATE \`${database}\`.pass_b SET v = v + 1000`);
   await db.query(`UPDATE \`${database}\`.pass_a SET v = -v WHERE id <= 10`);

@@ -15,6 +15,11 @@ export interface Scratch {
   close(): void;
 }
 
+/** The memory limit of each DuckDB instance ferry opens (FERRY_DUCKDB_MEMORY); beyond it DuckDB spills to disk. */
+export function duckMemoryLimit(): string {
+  return process.env.FERRY_DUCKDB_MEMORY ?? '256MB';
+}
+
 /** A scratch folder; close() removes it. */
 export interface ScratchFolder {
   dir: string;
@@ -29,7 +34,7 @@ export function scratchFolder(label: string): ScratchFolder {
 /** A DuckDB database in `dir`, memory-capped, spilling to `dir`; close() closes it and leaves the folder. */
 export async function scratchDatabase(dir: string): Promise<{ duck: DuckDBConnection; close(): void }> {
   const instance = await DuckDBInstance.create(path.join(dir, 'scratch.duckdb'), {
-    memory_limit: process.env.FERRY_DUCKDB_MEMORY ?? '256MB',
+    memory_limit: duckMemoryLimit(),
     threads: '2',
     temp_directory: path.join(dir, 'spill'),
     preserve_insertion_order: 'false',

@@ -26,9 +26,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../config.js';
-import { stagingType, type SourceColumn } from '../mapping/types.js';
+import { selectExpression, stagingType, type SourceColumn } from '../mapping/types.js';
 import type { SourceEndpoint } from '../mysqlCli.js';
-import { copyFormat, duckIdent, sqlString } from './duck.js';
+import { copyFormat, duckIdent, duckMemoryLimit, sqlString } from './duck.js';
 import type { Staging } from './model.js';
 import { quoteIdent } from './partitionPlan.js';
 
@@ -54,7 +54,7 @@ async function openEngine(): Promise<Engine> {
   const spill = path.join(os.tmpdir(), `ferry-scanner-${process.pid}`);
   process.once('exit', () => fs.rmSync(spill, { recursive: true, force: true }));
   const instance = await DuckDBInstance.create(':memory:', {
-    memory_limit: process.env.FERRY_DUCKDB_MEMORY ?? '256MB',
+    memory_limit: duckMemoryLimit(),
     // Each export's COPY runs on the thread that asked for it, so concurrent exports
     // already run in parallel; DuckDB threads of its own only added CPU (measured on 2 cores).
     threads: '1',
@@ -87,7 +87,6 @@ async function openEngine(): Promise<Engine> {
     }
   } catch (err) {
     instance.closeSync();
-    fs.rmSync(spill, { recursive: true, force: true });
     throw err;
   } finally {
     duck.closeSync();
@@ -153,7 +152,7 @@ function scannerExpression(column: SourceColumn): string {
     case 'json':
       return `CONVERT(${name} USING utf8mb4)`;
     case 'float':
-      return /^float/.test(column.mysqlType) ? `(${name} + 0E0)` : name;
+      return selectExpression(column, quoteIdent);
     case 'bit':
     case 'year':
       return `(${name} + 0)`;
