@@ -480,7 +480,7 @@ function partitionReport(manifest: PartitionManifest, reused: boolean): Partitio
 const perSecond = (n: number, ms: number) => (ms > 0 ? Math.round((n / ms) * 1000) : 0);
 
 /** Units over the union of the partitions' stage windows, per second. */
-export function stageThroughput(partitions: PartitionReport[], units: (p: PartitionReport) => number, window: (p: PartitionReport) => [number, number]): number {
+export function stageThroughput<P>(partitions: P[], units: (p: P) => number, window: (p: P) => [number, number]): number {
   const spans = partitions.map(window).filter(([start]) => start > 0).sort((a, b) => a[0] - b[0]);
   let busyMs = 0;
   let coveredTo = -Infinity;
