@@ -179,7 +179,9 @@ async function runMydumper(table: string, rows: number, quiet = false): Promise<
  */
 async function sampleExport(table: string): Promise<number> {
   const taskQueue = uniqueName('bench');
-  const worker = await startWorkerProcess(taskQueue, { FERRY_LOG_LEVEL: 'WARN' });
+  // The killed worker cannot remove its scratch folders; give it its own temporary folder to remove after it.
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-sample-'));
+  const worker = await startWorkerProcess(taskQueue, { FERRY_LOG_LEVEL: 'WARN', TMPDIR: tmp });
   const ferry = await FerryClient.connect({ ...config, temporal: { ...config.temporal, taskQueue } });
   const s3 = s3Client(config.aws);
   const target = uniqueName(`bench_${table}`);
@@ -205,6 +207,7 @@ async function sampleExport(table: string): Promise<number> {
     }
   } finally {
     await stopProcess(worker, 'SIGKILL');
+    fs.rmSync(tmp, { recursive: true, force: true });
     await ferry.client.workflow.getHandle(sample.name).terminate('bench: export sample taken').catch(() => {});
     await ferry.close();
     await dynamoClient(config.aws).send(new DeleteTableCommand({ TableName: target })).catch(() => {});
