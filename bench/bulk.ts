@@ -20,11 +20,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { dynamoClient, s3Client } from '../src/aws.js';
-import type { ExportResult } from '../src/bulk/model.js';
+import { migrationKeys, partitionKeys, staging, type ExportResult } from '../src/bulk/model.js';
+import type { PartitionRange } from '../src/bulk/partitionPlan.js';
 import { FerryClient, type MigrationReport } from '../src/client.js';
 import { loadConfig } from '../src/config.js';
 import { connectMysql } from '../src/mysql.js';
 import { getJson } from '../src/s3.js';
+import { parseSpec } from '../src/spec.js';
 import { ensureDebianPackages, runCommand } from '../src/stack/install.js';
 import { runFerry, startWorkerProcess, stopProcess, uniqueName } from '../test/helpers.js';
 import { stageThroughput } from '../workflows/migrateToDynamo.js';
@@ -188,22 +190,22 @@ async function sampleExport(table: string): Promise<number> {
   const sample = spec(table, target);
   try {
     await ferry.startMigration(sample);
-    const prefix = `ferry/${sample.name}/`;
+    const stage = staging(parseSpec(sample), config.stagingBucket);
     const deadline = Date.now() + 120_000;
-    let partitions = Infinity;
+    let markers: string[] | undefined;
     for (;;) {
-      // Four cheap listings a second: nothing else is asked of the machine while the exports run.
+      // One listing every 250 ms: nothing else is asked of the machine while the exports run.
       await new Promise((resolve) => setTimeout(resolve, 250));
-      const listed = await s3.send(new ListObjectsV2Command({ Bucket: config.stagingBucket, Prefix: prefix }));
-      const keys = (listed.Contents ?? []).map((o) => o.Key!);
-      const plan = keys.find((key) => key === `${prefix}${table}/plan.json`);
-      if (plan && partitions === Infinity) partitions = (await getJson<unknown[]>(s3, config.stagingBucket, plan))!.length;
-      const markers = keys.filter((key) => key.endsWith('/export.json'));
-      if (markers.length >= partitions) {
-        const exported = await Promise.all(markers.map((key) => getJson<ExportResult>(s3, config.stagingBucket, key)));
+      const listed = await s3.send(new ListObjectsV2Command({ Bucket: stage.bucket, Prefix: `${stage.root}/` }));
+      const keys = new Set((listed.Contents ?? []).map((o) => o.Key!));
+      const planKey = migrationKeys(stage).plan(table);
+      if (!markers && keys.has(planKey)) markers = (await getJson<PartitionRange[]>(s3, stage.bucket, planKey))!.map((range) => partitionKeys(stage, range).exported);
+      const staged = markers?.filter((key) => keys.has(key)) ?? [];
+      if (markers && staged.length === markers.length) {
+        const exported = await Promise.all(markers.map((key) => getJson<ExportResult>(s3, stage.bucket, key)));
         return stageThroughput(exported.map((e) => e!), (e) => e.rows, (e) => [e.startedAt, e.ms]);
       }
-      if (Date.now() > deadline) throw new Error(`export sample ${sample.name}: ${markers.length} partitions staged after 120 s, of ${partitions === Infinity ? 'a plan not yet written' : partitions}`);
+      if (Date.now() > deadline) throw new Error(`export sample ${sample.name}: ${staged.length} partitions staged after 120 s, of ${markers ? markers.length : 'a plan not yet written'}`);
     }
   } finally {
     await stopProcess(worker, 'SIGKILL');
@@ -290,6 +292,11 @@ async function compareExport(first?: { ferry: number; mydumper: number }): Promi
   return [label, fmt(ferry), `mydumper ${fmt(mydumper)}`, `${(ferry / mydumper).toFixed(2)}× (goal ≥ 1×)`];
 }
 
+function printTable(rows: [string, string, string, string][]): void {
+  console.log('\n| figure | ferry | baseline | ratio |\n|---|---|---|---|');
+  for (const r of rows) console.log(`| ${r.join(' | ')} |`);
+}
+
 async function main(): Promise<void> {
   say(`machine: ${os.cpus().length} cores, ${fmt(os.totalmem() / 2 ** 30)} GiB, ${os.cpus()[0]?.model ?? 'unknown CPU'}; node ${process.version}`);
   say(`settings: ${fmt(ROWS)} rows, concurrency ${CONCURRENCY}, ${fmt(PARTITION_ROWS)} rows per partition, ${WRITERS} writers per partition`);
@@ -298,8 +305,7 @@ async function main(): Promise<void> {
 
   await seed('purchase', ROWS);
   if (EXPORT_ONLY) {
-    const exported = await compareExport();
-    console.log(`\n| figure | ferry | baseline | ratio |\n|---|---|---|---|\n| ${exported.join(' | ')} |`);
+    printTable([await compareExport()]);
     return;
   }
   const mydumperRate = await runMydumper('purchase', ROWS);
@@ -325,8 +331,7 @@ async function main(): Promise<void> {
     [`worker peak RSS, ${fmt(ROWS)} rows`, `${fmt(base.peakRssMiB)} MiB`, '', 'goal < 1024 MiB'],
   ];
   if (large) rows.push([`worker peak RSS, ${fmt(RSS_ROWS)} rows`, `${fmt(large.peakRssMiB)} MiB`, `${fmt(ROWS)} rows: ${fmt(base.peakRssMiB)} MiB`, `${(large.peakRssMiB / base.peakRssMiB).toFixed(2)}× for ${(RSS_ROWS / ROWS).toFixed(0)}× the rows`]);
-  console.log('\n| figure | ferry | baseline | ratio |\n|---|---|---|---|');
-  for (const r of rows) console.log(`| ${r.join(' | ')} |`);
+  printTable(rows);
 }
 
 main().catch((err: unknown) => {
