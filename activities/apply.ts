@@ -421,5 +421,3 @@ async function inParallel<T>(elements: T[], limit: number, work: (element: T) =>
   );
   if (failures.length) throw failures[0];
 }
-
-
