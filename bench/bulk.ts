@@ -40,6 +40,8 @@ const { values: args } = parseArgs({
     'partition-rows': { type: 'string', default: '250000' },
     writers: { type: 'string', default: '8' },
     'export-samples': { type: 'string', default: '5' },
+    'export-streams': { type: 'string', default: '1,2,4' },
+    'mydumper-threads': { type: 'string', default: '1,2,4,8' },
     'export-only': { type: 'boolean', default: false },
   },
 });
@@ -51,11 +53,20 @@ const PARTITION_ROWS = Number(args['partition-rows']);
 const WRITERS = Number(args.writers);
 const EXPORT_SAMPLES = Number(args['export-samples']);
 const EXPORT_ONLY = args['export-only'];
+const EXPORT_STREAMS = settingList('--export-streams', args['export-streams']);
+const MYDUMPER_THREADS = settingList('--mydumper-threads', args['mydumper-threads']);
 
 const config = loadConfig();
 const DATABASE = 'ferry_bench';
 const say = (line: string) => console.log(`bench: ${line}`);
 const fmt = (n: number) => Math.round(n).toLocaleString('en');
+
+/** A comma-separated list of positive whole numbers, such as `1,2,4`. */
+function settingList(option: string, text: string | undefined): number[] {
+  const values = (text ?? '').split(',').map((v) => Number(v.trim()));
+  if (!values.length || values.some((v) => !Number.isInteger(v) || v < 1)) throw new Error(`${option} ${text}: expected whole numbers of 1 or more separated by commas, such as 1,2,4`);
+  return values;
+}
 
 /** purchase(customerid, orderid, productid, quantity): orders of 6 products, ~60 rows per customer. */
 async function seed(table: string, rows: number): Promise<void> {
@@ -82,7 +93,9 @@ async function seed(table: string, rows: number): Promise<void> {
   }
 }
 
-function spec(table: string, target: string) {
+type BulkSettings = { partitionRows: number; concurrency: number; writersPerPartition: number } | { partitions: number; concurrency: number; writersPerPartition: number };
+
+function spec(table: string, target: string, bulk: BulkSettings = { partitionRows: PARTITION_ROWS, concurrency: CONCURRENCY, writersPerPartition: WRITERS }) {
   const locator = { 'schema-name': DATABASE, 'table-name': table };
   return {
     name: uniqueName(`bench-${table}`),
@@ -101,7 +114,7 @@ function spec(table: string, target: string) {
       ],
     },
     target: { create: true },
-    bulk: { partitionRows: PARTITION_ROWS, concurrency: CONCURRENCY, writersPerPartition: WRITERS },
+    bulk,
   };
 }
 
@@ -149,7 +162,11 @@ async function runFerryMigration(table: string): Promise<FerryRun> {
   }
 }
 
-async function runMydumper(table: string, rows: number, quiet = false): Promise<number> {
+/**
+ * mydumper dumping `table` with `threads` threads and chunks of `chunkRows`
+ * (none: the whole table in one piece); returns its rows/s.
+ */
+async function runMydumper(table: string, rows: number, threads: number, chunkRows: number | undefined, quiet = false): Promise<number> {
   await ensureDebianPackages('bench', ['mydumper'], ['mydumper'], say, path.join(os.tmpdir(), 'ferry-bench-apt.log'));
   const url = new URL(config.mysqlUrl);
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-mydumper-'));
@@ -158,13 +175,13 @@ async function runMydumper(table: string, rows: number, quiet = false): Promise<
     await runCommand('bench', 'mydumper', [
       '--host', url.hostname, '--port', url.port, '--user', decodeURIComponent(url.username), '--password', decodeURIComponent(url.password),
       '--database', DATABASE, '--tables-list', table,
-      '--threads', String(CONCURRENCY), '--rows', String(PARTITION_ROWS), '--outputdir', out,
+      '--threads', String(threads), ...(chunkRows ? ['--rows', String(chunkRows)] : []), '--outputdir', out,
     ]);
     const seconds = (Date.now() - started) / 1000;
     const dataFiles = fs.readdirSync(out).filter((f) => f.startsWith(`${DATABASE}.${table}.`) && f.endsWith('.sql'));
     const bytes = dataFiles.reduce((n, f) => n + fs.statSync(path.join(out, f)).size, 0);
     if (bytes < rows * 10) throw new Error(`mydumper wrote only ${bytes} bytes of ${table} data (${dataFiles.join(', ') || 'no data files'}); see its options in bench/bulk.ts`);
-    if (!quiet) say(`mydumper: ${fmt(rows)} rows in ${seconds.toFixed(2)} s, ${(bytes / 2 ** 20).toFixed(1)} MiB of SQL in ${dataFiles.length} files, ${CONCURRENCY} threads, ${fmt(PARTITION_ROWS)}-row chunks`);
+    if (!quiet) say(`mydumper: ${fmt(rows)} rows in ${seconds.toFixed(2)} s, ${(bytes / 2 ** 20).toFixed(1)} MiB of SQL in ${dataFiles.length} files, ${threads} threads, ${chunkRows ? `${fmt(chunkRows)}-row chunks` : 'no chunks'}`);
     return rows / seconds;
   } finally {
     fs.rmSync(out, { recursive: true, force: true });
@@ -179,7 +196,7 @@ async function runMydumper(table: string, rows: number, quiet = false): Promise<
  * run terminated, so the load (minutes, and measured once above) is not
  * repeated.
  */
-async function sampleExport(table: string): Promise<number> {
+async function sampleExport(table: string, streams: number): Promise<number> {
   const taskQueue = uniqueName('bench');
   // The killed worker cannot remove its scratch folders; give it its own temporary folder to remove after it.
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-sample-'));
@@ -187,7 +204,7 @@ async function sampleExport(table: string): Promise<number> {
   const ferry = await FerryClient.connect({ ...config, temporal: { ...config.temporal, taskQueue } });
   const s3 = s3Client(config.aws);
   const target = uniqueName(`bench_${table}`);
-  const sample = spec(table, target);
+  const sample = spec(table, target, { partitions: streams, concurrency: streams, writersPerPartition: WRITERS });
   try {
     await ferry.startMigration(sample);
     const stage = staging(parseSpec(sample), config.stagingBucket);
@@ -270,26 +287,51 @@ function describeRun(label: string, run: FerryRun): void {
   say(`${label}: export windows (ms from the first export's start): ${windows.join(', ')}${run.report.partitions.length > 8 ? ', …' : ''}`);
 }
 
+/** mydumper's chunks for `threads` threads: about two per thread, none for one thread. */
+function mydumperChunkRows(threads: number): number | undefined {
+  return threads === 1 ? undefined : Math.ceil(ROWS / (2 * threads));
+}
+
 /**
- * Ferry's export stage against mydumper, as medians of EXPORT_SAMPLES samples
- * each, taken alternately: one export of 1 M rows takes about 0.2 s, and
- * either side moves by a fifth from one run to the next on a shared machine.
- * `first` holds each side's sample already taken, if any. Returns the
- * summary table's row.
+ * Ferry's export stage against mydumper, each at every setting asked for:
+ * ferry with N partitions of ROWS/N rows, all N in flight (N streams from
+ * the database); mydumper with T threads and about two chunks per thread.
+ * One export of 1 M rows takes about 0.2 s and moves by a fifth from one run
+ * to the next on a shared machine, so each setting's figure is the median of
+ * EXPORT_SAMPLES samples, taken in turn across all the settings. The goal
+ * compares the two tools each at its fastest setting; the two at the
+ * migration's concurrency are printed too. Returns the summary table's rows.
  */
-async function compareExport(first?: { ferry: number; mydumper: number }): Promise<[string, string, string, string]> {
-  const ferryRates = first ? [first.ferry] : [];
-  const mydumperRates = first ? [first.mydumper] : [];
-  while (ferryRates.length < EXPORT_SAMPLES) {
-    mydumperRates.push(await runMydumper('purchase', ROWS, true));
-    ferryRates.push(await sampleExport('purchase'));
+async function compareExport(): Promise<[string, string, string, string][]> {
+  const ferryRates = new Map(EXPORT_STREAMS.map((n) => [n, [] as number[]]));
+  const mydumperRates = new Map(MYDUMPER_THREADS.map((t) => [t, [] as number[]]));
+  for (let round = 0; round < EXPORT_SAMPLES; round++) {
+    for (let i = 0; i < Math.max(EXPORT_STREAMS.length, MYDUMPER_THREADS.length); i++) {
+      const threads = MYDUMPER_THREADS[i];
+      if (threads !== undefined) mydumperRates.get(threads)!.push(await runMydumper('purchase', ROWS, threads, mydumperChunkRows(threads), true));
+      const streams = EXPORT_STREAMS[i];
+      if (streams !== undefined) ferryRates.get(streams)!.push(await sampleExport('purchase', streams));
+    }
   }
   const list = (rates: number[]) => rates.map((r) => fmt(r / 1000)).join(', ');
-  say(`export samples, thousand rows/s, taken alternately: ferry ${list(ferryRates)}; mydumper ${list(mydumperRates)}`);
-  const ferry = median(ferryRates);
-  const mydumper = median(mydumperRates);
-  const label = ferryRates.length > 1 ? `export rows/s (median of ${ferryRates.length})` : 'export rows/s';
-  return [label, fmt(ferry), `mydumper ${fmt(mydumper)}`, `${(ferry / mydumper).toFixed(2)}× (goal ≥ 1×)`];
+  console.log('\n| export setting | samples, thousand rows/s, in the order taken | median rows/s |\n|---|---|---|');
+  for (const [n, rates] of ferryRates) console.log(`| ferry, ${n} partition${n === 1 ? '' : 's'} of ${fmt(ROWS / n)} rows, ${n} at once | ${list(rates)} | ${fmt(median(rates))} |`);
+  for (const [t, rates] of mydumperRates) {
+    const chunks = mydumperChunkRows(t);
+    console.log(`| mydumper, ${t} thread${t === 1 ? '' : 's'}, ${chunks ? `${fmt(chunks)}-row chunks` : 'no chunks'} | ${list(rates)} | ${fmt(median(rates))} |`);
+  }
+  const best = <K>(rates: Map<K, number[]>) => [...rates].map(([k, r]) => [k, median(r)] as const).reduce((a, b) => (b[1] > a[1] ? b : a));
+  const [bestStreams, ferry] = best(ferryRates);
+  const [bestThreads, mydumper] = best(mydumperRates);
+  const rows: [string, string, string, string][] = [
+    [`export rows/s, each at its fastest setting (medians of ${EXPORT_SAMPLES})`, `${fmt(ferry)} (${bestStreams} at once)`, `mydumper ${fmt(mydumper)} (${bestThreads} threads)`, `${(ferry / mydumper).toFixed(2)}× (goal ≥ 1×)`],
+  ];
+  const ownFerry = ferryRates.get(CONCURRENCY);
+  const ownMydumper = mydumperRates.get(CONCURRENCY);
+  if (ownFerry && ownMydumper) {
+    rows.push([`export rows/s, both ${CONCURRENCY} at once (the migration's concurrency)`, fmt(median(ownFerry)), `mydumper ${fmt(median(ownMydumper))}`, `${(median(ownFerry) / median(ownMydumper)).toFixed(2)}×`]);
+  }
+  return rows;
 }
 
 function printTable(rows: [string, string, string, string][]): void {
@@ -305,10 +347,10 @@ async function main(): Promise<void> {
 
   await seed('purchase', ROWS);
   if (EXPORT_ONLY) {
-    printTable([await compareExport()]);
+    printTable(await compareExport());
     return;
   }
-  const mydumperRate = await runMydumper('purchase', ROWS);
+  await runMydumper('purchase', ROWS, CONCURRENCY, PARTITION_ROWS);
   const naiveRate = await runNaiveLoader('purchase', Math.min(NAIVE_ROWS, ROWS));
   const base = await runFerryMigration('purchase');
   describeRun(`ferry ${fmt(ROWS)}`, base);
@@ -321,10 +363,11 @@ async function main(): Promise<void> {
   }
 
   const t = base.report.tables[0]!;
-  const exported = await compareExport({ ferry: t.exportRowsPerSecond, mydumper: mydumperRate });
+  const exported = await compareExport();
 
   const rows: [string, string, string, string][] = [
-    exported,
+    ...exported,
+    [`export rows/s in this migration (${t.partitions} partitions, ${CONCURRENCY} at once)`, fmt(t.exportRowsPerSecond), '', ''],
     ['transform rows/s', fmt(t.transformRowsPerSecond), '', ''],
     ['load items/s', fmt(t.loadItemsPerSecond), `naive PutItem ${fmt(naiveRate)}`, `${(t.loadItemsPerSecond / naiveRate).toFixed(1)}× (goal ≥ 10×)`],
     ['end to end rows/s', fmt(base.report.rows / base.wallSeconds), `naive PutItem ${fmt(naiveRate)}`, `${(base.report.rows / base.wallSeconds / naiveRate).toFixed(1)}×`],
