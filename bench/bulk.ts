@@ -189,9 +189,10 @@ async function runMydumper(table: string, rows: number, threads: number, chunkRo
 }
 
 /**
- * One more sample of ferry's export stage, taken as the migration takes it: a
- * fresh worker, migrateToDynamo started with the same spec, and the stage's
- * rate computed from the partitions' export markers in staging, as the report
+ * One sample of ferry's export stage with `streams` partitions, all in
+ * flight, taken as the migration takes it: a fresh worker, migrateToDynamo
+ * started with the bench's spec at that setting, and the stage's rate
+ * computed from the partitions' export markers in staging, as the report
  * computes it. Once every partition is staged the worker is killed and the
  * run terminated, so the load (minutes, and measured once above) is not
  * repeated.
