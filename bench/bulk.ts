@@ -162,12 +162,25 @@ async function runFerryMigration(table: string): Promise<FerryRun> {
   }
 }
 
-/**
- * mydumper dumping `table` with `threads` threads and chunks of `chunkRows`
- * (none: the whole table in one piece); returns its rows/s.
- */
-async function runMydumper(table: string, rows: number, threads: number, chunkRows: number | undefined, quiet = false): Promise<number> {
-  await ensureDebianPackages('bench', ['mydumper'], ['mydumper'], say, path.join(os.tmpdir(), 'ferry-bench-apt.log'));
+function ensureMydumper(): Promise<void> {
+  return ensureDebianPackages('bench', ['mydumper'], ['mydumper'], say, path.join(os.tmpdir(), 'ferry-bench-apt.log'));
+}
+
+/** mydumper's chunks for `threads` threads: about two per thread, none for one thread. */
+function mydumperChunkRows(threads: number): number | undefined {
+  return threads === 1 ? undefined : Math.ceil(ROWS / (2 * threads));
+}
+
+/** How a mydumper setting is named in the bench's output: `4 threads, 125,000-row chunks`. */
+function mydumperSetting(threads: number): string {
+  const chunkRows = mydumperChunkRows(threads);
+  return `${threads} thread${threads === 1 ? '' : 's'}, ${chunkRows ? `${fmt(chunkRows)}-row chunks` : 'no chunks'}`;
+}
+
+/** mydumper dumping `table` with `threads` threads, chunked as mydumperChunkRows says; returns its rows/s. */
+async function runMydumper(table: string, rows: number, threads: number, quiet = false): Promise<number> {
+  await ensureMydumper();
+  const chunkRows = mydumperChunkRows(threads);
   const url = new URL(config.mysqlUrl);
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-mydumper-'));
   try {
@@ -181,7 +194,7 @@ async function runMydumper(table: string, rows: number, threads: number, chunkRo
     const dataFiles = fs.readdirSync(out).filter((f) => f.startsWith(`${DATABASE}.${table}.`) && f.endsWith('.sql'));
     const bytes = dataFiles.reduce((n, f) => n + fs.statSync(path.join(out, f)).size, 0);
     if (bytes < rows * 10) throw new Error(`mydumper wrote only ${bytes} bytes of ${table} data (${dataFiles.join(', ') || 'no data files'}); see its options in bench/bulk.ts`);
-    if (!quiet) say(`mydumper: ${fmt(rows)} rows in ${seconds.toFixed(2)} s, ${(bytes / 2 ** 20).toFixed(1)} MiB of SQL in ${dataFiles.length} files, ${threads} threads, ${chunkRows ? `${fmt(chunkRows)}-row chunks` : 'no chunks'}`);
+    if (!quiet) say(`mydumper: ${fmt(rows)} rows in ${seconds.toFixed(2)} s, ${(bytes / 2 ** 20).toFixed(1)} MiB of SQL in ${dataFiles.length} files, ${mydumperSetting(threads)}`);
     return rows / seconds;
   } finally {
     fs.rmSync(out, { recursive: true, force: true });
@@ -209,6 +222,7 @@ async function sampleExport(table: string, streams: number): Promise<number> {
   try {
     await ferry.startMigration(sample);
     const stage = staging(parseSpec(sample), config.stagingBucket);
+    const planKey = migrationKeys(stage).plan(table);
     const deadline = Date.now() + 120_000;
     let markers: string[] | undefined;
     for (;;) {
@@ -216,7 +230,6 @@ async function sampleExport(table: string, streams: number): Promise<number> {
       await new Promise((resolve) => setTimeout(resolve, 250));
       const listed = await s3.send(new ListObjectsV2Command({ Bucket: stage.bucket, Prefix: `${stage.root}/` }));
       const keys = new Set((listed.Contents ?? []).map((o) => o.Key!));
-      const planKey = migrationKeys(stage).plan(table);
       if (!markers && keys.has(planKey)) markers = (await getJson<PartitionRange[]>(s3, stage.bucket, planKey))!.map((range) => partitionKeys(stage, range).exported);
       const staged = markers?.filter((key) => keys.has(key)) ?? [];
       if (markers && staged.length === markers.length) {
@@ -288,11 +301,6 @@ function describeRun(label: string, run: FerryRun): void {
   say(`${label}: export windows (ms from the first export's start): ${windows.join(', ')}${run.report.partitions.length > 8 ? ', …' : ''}`);
 }
 
-/** mydumper's chunks for `threads` threads: about two per thread, none for one thread. */
-function mydumperChunkRows(threads: number): number | undefined {
-  return threads === 1 ? undefined : Math.ceil(ROWS / (2 * threads));
-}
-
 /**
  * Ferry's export stage against mydumper, each at every setting asked for:
  * ferry with N partitions of ROWS/N rows, all N in flight (N streams from
@@ -309,7 +317,8 @@ async function compareExport(): Promise<[string, string, string, string][]> {
   for (let round = 0; round < EXPORT_SAMPLES; round++) {
     for (let i = 0; i < Math.max(EXPORT_STREAMS.length, MYDUMPER_THREADS.length); i++) {
       const threads = MYDUMPER_THREADS[i];
-      if (threads !== undefined) mydumperRates.get(threads)!.push(await runMydumper('purchase', ROWS, threads, mydumperChunkRows(threads), true));
+      // Each setting's first dump prints its line (files written, time), the rest only their rate.
+      if (threads !== undefined) mydumperRates.get(threads)!.push(await runMydumper('purchase', ROWS, threads, round > 0));
       const streams = EXPORT_STREAMS[i];
       if (streams !== undefined) ferryRates.get(streams)!.push(await sampleExport('purchase', streams));
     }
@@ -317,10 +326,7 @@ async function compareExport(): Promise<[string, string, string, string][]> {
   const list = (rates: number[]) => rates.map((r) => fmt(r / 1000)).join(', ');
   console.log('\n| export setting | samples, thousand rows/s, in the order taken | median rows/s |\n|---|---|---|');
   for (const [n, rates] of ferryRates) console.log(`| ferry, ${n} partition${n === 1 ? '' : 's'} of ${fmt(ROWS / n)} rows, ${n} at once | ${list(rates)} | ${fmt(median(rates))} |`);
-  for (const [t, rates] of mydumperRates) {
-    const chunks = mydumperChunkRows(t);
-    console.log(`| mydumper, ${t} thread${t === 1 ? '' : 's'}, ${chunks ? `${fmt(chunks)}-row chunks` : 'no chunks'} | ${list(rates)} | ${fmt(median(rates))} |`);
-  }
+  for (const [t, rates] of mydumperRates) console.log(`| mydumper, ${mydumperSetting(t)} | ${list(rates)} | ${fmt(median(rates))} |`);
   const best = <K>(rates: Map<K, number[]>) => [...rates].map(([k, r]) => [k, median(r)] as const).reduce((a, b) => (b[1] > a[1] ? b : a));
   const [bestStreams, ferry] = best(ferryRates);
   const [bestThreads, mydumper] = best(mydumperRates);
@@ -351,7 +357,8 @@ async function main(): Promise<void> {
     printTable(await compareExport());
     return;
   }
-  await runMydumper('purchase', ROWS, CONCURRENCY, PARTITION_ROWS);
+  // Install mydumper now, not after the migrations, if it is missing.
+  await ensureMydumper();
   const naiveRate = await runNaiveLoader('purchase', Math.min(NAIVE_ROWS, ROWS));
   const base = await runFerryMigration('purchase');
   describeRun(`ferry ${fmt(ROWS)}`, base);
