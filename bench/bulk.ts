@@ -359,9 +359,15 @@ async function main(): Promise<void> {
   }
   // Install mydumper now, not after the migrations, if it is missing.
   await ensureMydumper();
-  const naiveRate = await runNaiveLoader('purchase', Math.min(NAIVE_ROWS, ROWS));
+  // The naive loader runs half its rows before the migration and half after: this machine's speed
+  // drifts over minutes, and the load's ratio is taken against both sides of it.
+  const naiveRows = Math.max(1, Math.floor(Math.min(NAIVE_ROWS, ROWS) / 2));
+  const naiveBefore = await runNaiveLoader('purchase', naiveRows);
   const base = await runFerryMigration('purchase');
   describeRun(`ferry ${fmt(ROWS)}`, base);
+  const naiveAfter = await runNaiveLoader('purchase', naiveRows);
+  const naiveRate = (2 * naiveRows) / (naiveRows / naiveBefore + naiveRows / naiveAfter);
+  say(`naive loader: ${fmt(naiveBefore)} items/s before the migration, ${fmt(naiveAfter)} after; ${fmt(naiveRate)} over both`);
 
   let large: FerryRun | undefined;
   if (RSS_ROWS > 0) {
@@ -377,7 +383,7 @@ async function main(): Promise<void> {
     ...exported,
     [`export rows/s in this migration (${t.partitions} partitions, ${CONCURRENCY} at once)`, fmt(t.exportRowsPerSecond), '', ''],
     ['transform rows/s', fmt(t.transformRowsPerSecond), '', ''],
-    ['load items/s', fmt(t.loadItemsPerSecond), `naive PutItem ${fmt(naiveRate)}`, `${(t.loadItemsPerSecond / naiveRate).toFixed(1)}× (goal ≥ 10×)`],
+    ['load items/s', fmt(t.loadItemsPerSecond), `naive PutItem ${fmt(naiveRate)} (before ${fmt(naiveBefore)}, after ${fmt(naiveAfter)})`, `${(t.loadItemsPerSecond / naiveRate).toFixed(1)}× (goal ≥ 10×)`],
     ['end to end rows/s', fmt(base.report.rows / base.wallSeconds), `naive PutItem ${fmt(naiveRate)}`, `${(base.report.rows / base.wallSeconds / naiveRate).toFixed(1)}×`],
     [`worker peak RSS, ${fmt(ROWS)} rows`, `${fmt(base.peakRssMiB)} MiB`, '', 'goal < 1024 MiB'],
   ];
