@@ -1,12 +1,12 @@
 /**
  * Load: one partition's staged items into DynamoDB with BatchWriteItem, 25
- * items a call, several calls in flight, paced by the write budget.
+ * items a call, several calls in flight, paced by the write budget. The
+ * staged lines are sent as they are (src/load/batchWriter.ts).
  * UnprocessedItems and throttling are retried with full-jitter backoff. The
  * activity heartbeats how many items are durably written (a contiguous
  * prefix of the items file), and a retry resumes there. Finishing writes the
  * partition's manifest.
  */
-import { BatchWriteItemCommand, type WriteRequest } from '@aws-sdk/client-dynamodb';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import readline from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,7 +14,7 @@ import { dynamoClient, s3Client } from '../src/aws.js';
 import { partitionKeys, type ExportResult, type LoadResult, type PartitionManifest, type Staging, type TransformResult } from '../src/bulk/model.js';
 import { partitionId, type PartitionRange } from '../src/bulk/partitionPlan.js';
 import { loadConfig } from '../src/config.js';
-import { lineToItem } from '../src/mapping/itemJson.js';
+import { BatchWriter } from '../src/load/batchWriter.js';
 import { fullJitter, WriteBudget } from '../src/load/writeBudget.js';
 import { queryOwnWorkflow } from '../src/ownWorkflow.js';
 import { getJson, objectStream, putJson } from '../src/s3.js';
@@ -69,7 +69,7 @@ export async function loadPartition(stage: Staging, request: LoadRequest): Promi
   const context = Context.current();
   const config = loadConfig();
   const s3 = s3Client(config.aws);
-  const dynamo = dynamoClient(config.aws);
+  const writer = new BatchWriter(dynamoClient(config.aws));
   const keys = partitionKeys(stage, request.range);
   const checkpoint = (context.info.heartbeatDetails as LoadCheckpoint | undefined) ?? { done: 0, attempts: 0 };
   const resumedFrom = checkpoint.done;
@@ -83,14 +83,13 @@ export async function loadPartition(stage: Staging, request: LoadRequest): Promi
   let windowStart = performance.now();
   let windowItems = 0;
 
-  const writeBatch = async (requests: WriteRequest[], firstLine: number) => {
+  const writeBatch = async (requests: string[], firstLine: number) => {
     let pending = requests;
     for (let attempt = 0; pending.length > 0; attempt++) {
       await budget.take(pending.length);
       try {
         simulatedThrottle(pending.length);
-        const response = await dynamo.send(new BatchWriteItemCommand({ RequestItems: { [request.targetTable]: pending } }));
-        const unprocessed = response.UnprocessedItems?.[request.targetTable] ?? [];
+        const { unprocessed } = await writer.write(request.targetTable, pending);
         windowItems += pending.length - unprocessed.length;
         pending = unprocessed;
       } catch (err) {
@@ -129,7 +128,7 @@ export async function loadPartition(stage: Staging, request: LoadRequest): Promi
   };
 
   const lines = readline.createInterface({ input: await objectStream(s3, stage.bucket, request.transformed.key), crlfDelay: Infinity });
-  let batch: WriteRequest[] = [];
+  let batch: string[] = [];
   let batchStart = 0;
   const submit = async () => {
     if (batch.length === 0) return;
@@ -145,16 +144,20 @@ export async function loadPartition(stage: Staging, request: LoadRequest): Promi
     inFlight.set(start, task);
     await beat();
   };
-  for await (const line of lines) {
-    const index = nextLine++;
-    if (index < resumedFrom || line === '') continue;
-    if (batch.length === 0) batchStart = index;
-    batch.push({ PutRequest: { Item: lineToItem(line) } });
-    if (batch.length === BATCH) await submit();
-    if (context.cancellationSignal.aborted) throw context.cancellationSignal.reason;
+  try {
+    for await (const line of lines) {
+      const index = nextLine++;
+      if (index < resumedFrom || line === '') continue;
+      if (batch.length === 0) batchStart = index;
+      batch.push(line);
+      if (batch.length === BATCH) await submit();
+      if (context.cancellationSignal.aborted) throw context.cancellationSignal.reason;
+    }
+    await submit();
+    await Promise.all(inFlight.values());
+  } finally {
+    writer.close();
   }
-  await submit();
-  await Promise.all(inFlight.values());
   context.heartbeat({ done: nextLine, attempts: checkpoint.attempts + 1, of: request.transformed.items, partitionRows: request.range.plannedRows } satisfies LoadCheckpoint);
 
   const result: LoadResult = {
