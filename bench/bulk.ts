@@ -147,7 +147,7 @@ async function runFerryMigration(table: string): Promise<FerryRun> {
       const timer = setInterval(() => {
         if (Date.now() - lastLine < 15_000) return;
         lastLine = Date.now();
-        migration.progress().then((p) => say(`  ${p.phase} ${p.percent}% (${fmt(p.rowsDone)} rows), worker RSS ${fmt(memoryOf(worker.pid!).rssMiB)} MiB`), () => {});
+        migration.progress().then((p) => say(`  ${p.phase} ${p.percent}% (${fmt(p.rowsDone + p.rowsInFlight)} rows), worker RSS ${fmt(memoryOf(worker.pid!).rssMiB)} MiB`), () => {});
       }, 1000);
       migration.result().then(resolve, reject).finally(() => clearInterval(timer));
     });
