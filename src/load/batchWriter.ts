@@ -5,10 +5,10 @@
  * the request body is the lines joined: nothing is parsed or re-serialized.
  * The request is signed with the SDK's own SigV4 signer and the client's own
  * credentials and endpoint, and sent over a keep-alive agent. Measured on two
- * cores shared with DynamoDB Local, the SDK spent about 50 µs of CPU per item
- * on its middleware, signing and HTTP; this path about 15, and the CPU it
- * gives back raised the load from 9-11 k to 11-12 k items/s
- * (docs/benchmarks.md).
+ * cores shared with DynamoDB Local, the SDK spent 38-65 µs of CPU per item on
+ * its middleware, signing and HTTP, this path 13-29; the CPU it gives back
+ * goes to DynamoDB Local, which wrote 10.0-12.6 k items/s through it against
+ * 8.9-10.6 k through the SDK, taken in turn (docs/benchmarks.md).
  *
  * Errors keep the SDK's names (`ProvisionedThroughputExceededException`,
  * `ValidationException`, ...) so the caller's policy is unchanged. Network
