@@ -186,3 +186,15 @@ test('UnprocessedItems come back as the staged lines to send again', async () =>
     await fake.close();
   }
 });
+
+test("without an endpoint of its own, the writer calls DynamoDB's regional endpoint, as the SDK would", async () => {
+  const regional = new BatchWriter(new DynamoDBClient({ region: 'eu-west-1', credentials: LOCAL_CREDENTIALS }));
+  const fips = new BatchWriter(new DynamoDBClient({ region: 'us-east-1', useFipsEndpoint: true, credentials: LOCAL_CREDENTIALS }));
+  try {
+    assert.equal((await regional.url()).href, 'https://dynamodb.eu-west-1.amazonaws.com/');
+    assert.equal((await fips.url()).href, 'https://dynamodb-fips.us-east-1.amazonaws.com/');
+  } finally {
+    regional.close();
+    fips.close();
+  }
+});

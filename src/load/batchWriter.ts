@@ -102,6 +102,11 @@ export class BatchWriter {
     if (!Number.isNaN(serverTime)) this.clockOffset = serverTime - Date.now();
   }
 
+  /** Where the calls go: the client's endpoint, or DynamoDB's for its region (FIPS, dual-stack) as the SDK resolves it. */
+  url(): Promise<URL> {
+    return this.endpoint;
+  }
+
   /** Drops the kept-alive connections. */
   close(): void {
     this.agent.destroy();
@@ -109,7 +114,7 @@ export class BatchWriter {
   }
 
   private async call(body: string): Promise<{ UnprocessedItems?: Record<string, unknown[]> }> {
-    const url = await this.endpoint;
+    const url = await this.url();
     const signed = await this.signer.sign({
       method: 'POST',
       protocol: url.protocol,
