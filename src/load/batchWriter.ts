@@ -6,7 +6,7 @@
  * The request is signed with the SDK's own SigV4 signer and the client's own
  * credentials and endpoint, and sent over a keep-alive agent. Measured on two
  * cores shared with DynamoDB Local, the SDK spent 38-65 µs of CPU per item on
- * its middleware, signing and HTTP, this path 13-29; the CPU it gives back
+ * its middleware, signing and HTTP, this path 12.5-29; the CPU it gives back
  * goes to DynamoDB Local, which wrote 10.0-12.6 k items/s through it against
  * 8.9-10.6 k through the SDK, taken in turn (docs/benchmarks.md).
  *
