@@ -257,7 +257,7 @@ const median = (values: number[]) => {
 async function runNaiveLoader(table: string, rows: number): Promise<number> {
   const dynamo = dynamoClient(config.aws);
   const target = uniqueName('bench_naive');
-    await dynamo.send(
+  await dynamo.send(
     new CreateTableCommand({
       TableName: target,
       BillingMode: 'PAY_PER_REQUEST',
