@@ -17,6 +17,7 @@ import { applyPlan, plainShape, stagedRow, type Shape, type ShapedRow } from '..
 import { deleteIfEmpty } from '../src/capture/emptyItems.js';
 import { MAX_TRANSACTION_ITEMS, packRound, type KeyNames, type Step } from '../src/capture/applyBatch.js';
 import { isEndMarker, type ChangeEvent, type EventRow } from '../src/capture/events.js';
+import { afterPage } from '../src/capture/lag.js';
 import { RowSql, RowSqlError, type ShapedImage } from '../src/capture/rowSql.js';
 import { loadConfig } from '../src/config.js';
 import { itemKey } from '../src/mapping/item.js';
@@ -64,7 +65,10 @@ export interface ApplyCheckpoint {
   deadLetters: number;
   /** Writes retried after a transaction conflict or throttling. */
   retried: number;
+  /** `MillisBehindLatest` of the last page read; the reader's lag is `readerLag` of this and `oldestUnappliedAt`. */
   millisBehind: number;
+  /** When the oldest record of the page being applied arrived (ms since the epoch); absent between pages. */
+  oldestUnappliedAt?: number;
   /** Tables (`schema.table`) whose changes are applied up to `sequence`; absent in checkpoints before per-table catch-up. */
   tables?: string[];
   /** A pass from the shard's start applying the changes of tables whose bulk load has just finished, up to `until`. */
@@ -83,7 +87,9 @@ export async function applyChanges(spec: MigrationSpec, stage: Staging, request:
   const kinesis = kinesisClient(config.aws);
   const dynamo = dynamoClient(config.aws);
   const s3 = s3Client(config.aws);
-  const state: ApplyCheckpoint = (context.info.heartbeatDetails as ApplyCheckpoint | undefined) ?? { applied: 0, stale: 0, deadLetters: 0, retried: 0, millisBehind: 0 };
+  const resumed = (context.info.heartbeatDetails as ApplyCheckpoint | undefined) ?? { applied: 0, stale: 0, deadLetters: 0, retried: 0, millisBehind: 0 };
+  // A retry reads its page again: the page a dead attempt was applying is not this one's.
+  const state: ApplyCheckpoint = { ...resumed, oldestUnappliedAt: undefined };
   const sources = new Map(request.tables.map((t) => [`${t.schema}.${t.table}`, t]));
   const keyNames: KeyNames = new Map([[request.versionsTable, ['k']], ...request.tables.map((t) => [t.mapping.targetTable, keyAttributes(t.mapping)] as [string, string[]])]);
 
@@ -239,7 +245,7 @@ export async function applyChanges(spec: MigrationSpec, stage: Staging, request:
     const wait = lastRead + READ_INTERVAL_MS - Date.now();
     if (wait > 0) await sleep(wait);
     lastRead = Date.now();
-    return kinesis.send(new GetRecordsCommand({ ShardIterator: shardIterator, Limit: 1000 }));
+    return kinesis.send(new GetRecordsCommand({ ShardIterator: shardIterator, Limit: PAGE_RECORDS }));
   };
 
   /**
@@ -248,6 +254,10 @@ export async function applyChanges(spec: MigrationSpec, stage: Staging, request:
    * Returns whether this run's end marker was among them (what follows it is not applied).
    */
   const applyRecords = async (records: _Record[], include: Set<string>): Promise<boolean> => {
+    // Until the page is applied, the reader is as far behind as its oldest record (src/capture/lag.ts).
+    // Recorded now, not on the next tick: the throttled send to the server carries the latest details.
+    state.oldestUnappliedAt = records[0]?.ApproximateArrivalTimestamp?.getTime() ?? state.oldestUnappliedAt;
+    context.heartbeat(checkpoint());
     const lanes: Step<StepTag>[][] = [];
     const laneOf = new Map<string, number>();
     let ended = false;
@@ -302,6 +312,7 @@ export async function applyChanges(spec: MigrationSpec, stage: Staging, request:
     }
     for (const table of pass.tables) loaded.add(table);
     state.catchUp = undefined;
+    state.oldestUnappliedAt = undefined; // the main pass goes on from where it stood
   };
   let lastAskedLoads = 0;
   /**
@@ -350,7 +361,8 @@ export async function applyChanges(spec: MigrationSpec, stage: Staging, request:
       const records = page.Records ?? [];
       ended = await applyRecords(records, loaded);
       if (records.length) state.sequence = records[records.length - 1]!.SequenceNumber;
-      state.millisBehind = page.MillisBehindLatest ?? 0;
+      Object.assign(state, afterPage({ millisBehind: page.MillisBehindLatest ?? 0, records: records.length, lastArrivalAt: records.at(-1)?.ApproximateArrivalTimestamp?.getTime() }, PAGE_RECORDS));
+      context.heartbeat(checkpoint());
       iterator = page.NextShardIterator;
       if (ended) break;
       if (!records.length && state.millisBehind === 0) {
@@ -403,6 +415,8 @@ const CALLS_IN_FLIGHT = 8;
 const LOADS_POLL_MS = 1000;
 /** Between one shard's GetRecords calls: Kinesis's limit of five reads a second per shard. */
 const READ_INTERVAL_MS = 200;
+/** Records one GetRecords call returns at most. */
+const PAGE_RECORDS = 1000;
 /** Cancellation reasons that say nothing against the item: it was not the cause, or a retry will do. */
 const PASSING = new Set(['None', 'TransactionConflict', 'ThrottlingError', 'ProvisionedThroughputExceeded', 'RequestLimitExceeded']);
 const RETRYABLE = new Set(['ProvisionedThroughputExceededException', 'ThrottlingException', 'TransactionConflictException', 'RequestLimitExceeded', 'InternalServerError']);

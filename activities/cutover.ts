@@ -12,6 +12,7 @@ import { dynamoClient, s3Client } from '../src/aws.js';
 import type { SourceTable, Staging } from '../src/bulk/model.js';
 import { quoteIdent } from '../src/bulk/partitionPlan.js';
 import type { BinlogPosition } from '../src/capture/events.js';
+import { readerLag } from '../src/capture/lag.js';
 import { recentChangesKey, type RecentChanges } from '../src/capture/recentChanges.js';
 import { ROUTING_SOURCE_TABLE } from '../src/capture/routing.js';
 import { loadConfig } from '../src/config.js';
@@ -33,7 +34,7 @@ export interface CutoverResult {
   check: { changes: number; items: number; windowMs: number; coveredMs: number };
 }
 
-/** Apply's lag, from its readers' checkpoints: the largest ms-behind, and whether every shard has reported and applies every table. */
+/** Apply's lag, from its readers' checkpoints: the largest ms-behind now (src/capture/lag.ts), and whether every shard has reported and applies every table. */
 export async function measureLag(shards: number): Promise<{ ready: boolean; maxMillisBehind: number }> {
   const context = Context.current();
   const description = await ownWorkflow(context)!.describe();
@@ -44,7 +45,7 @@ export async function measureLag(shards: number): Promise<{ ready: boolean; maxM
     const payload = activity.activityType?.name === 'applyChanges' ? activity.heartbeatDetails?.payloads?.[0] : undefined;
     if (!payload) continue;
     const checkpoint = converter.fromPayload<ApplyResult>(payload);
-    lags.push(checkpoint.millisBehind);
+    lags.push(readerLag(checkpoint, Date.now()));
     // A shard still to start applying a table (its bulk load has just finished) is behind by all of that table's changes.
     if (checkpoint.waitingTables) waiting = true;
   }

@@ -16,6 +16,7 @@ import type { CutoverResult } from '../activities/cutover.js';
 import type { LoadCheckpoint } from '../activities/load.js';
 import { dynamoClient } from './aws.js';
 import { resolveBackend, withSourceWrite, type Backend } from './capture/routing.js';
+import { readerLag } from './capture/lag.js';
 import type { MigrationProgress, MigrationReport } from '../workflows/migrateToDynamo.js';
 import type { VerifyReport } from '../workflows/verifyMigration.js';
 
@@ -48,8 +49,9 @@ export class MigrationHandle {
     for (const activity of description?.raw.pendingActivities ?? []) {
       const details = activity.activityType?.name === 'applyChanges' ? activity.heartbeatDetails?.payloads?.[0] : undefined;
       if (details) {
-        const { shardId, millisBehind, applied, stale } = converter.fromPayload<ApplyResult>(details);
-        apply.push({ shardId, millisBehind, applied, stale });
+        const checkpoint = converter.fromPayload<ApplyResult>(details);
+        const { shardId, applied, stale } = checkpoint;
+        apply.push({ shardId, millisBehind: readerLag(checkpoint, Date.now()), applied, stale });
       }
       const payload = activity.activityType?.name === 'loadPartition' ? activity.heartbeatDetails?.payloads?.[0] : undefined;
       if (!payload) continue;

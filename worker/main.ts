@@ -39,8 +39,9 @@ export async function createWorker(config = loadConfig()): Promise<Worker> {
     taskQueue: config.temporal.taskQueue,
     workflowsPath: path.join(projectRoot(), 'workflows', 'index.ts'),
     activities,
-    // Heartbeats are how a killed worker is noticed; keep them flowing promptly.
-    maxHeartbeatThrottleInterval: '5 seconds',
+    // Heartbeats are how a killed worker is noticed, and apply's lag reaches a cutover's gate and the progress
+    // line as heartbeat details: at 5 s a page applied seconds ago still held the gate shut (src/capture/lag.ts).
+    maxHeartbeatThrottleInterval: '1 second',
   });
 }
 

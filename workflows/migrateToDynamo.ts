@@ -152,7 +152,7 @@ export interface MigrationProgress {
     /** A resumed run: whether capture goes on from the earlier run's position or ships everything again, and why. */
     resumeNote?: string;
     stopAt?: BinlogPosition;
-    /** Per shard: how far apply is behind the stream's tip, and what it applied. The client's progress() fills it in from apply's checkpoints. */
+    /** Per shard: how far behind the stream apply is, in ms (src/capture/lag.ts), and what it applied. The client's progress() fills it in from apply's checkpoints. */
     apply?: { shardId: string; millisBehind: number; applied: number; stale: number }[];
   };
 }
