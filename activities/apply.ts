@@ -67,7 +67,10 @@ export interface ApplyCheckpoint {
   retried: number;
   /** `MillisBehindLatest` of the last page read; the reader's lag is `readerLag` of this and `oldestUnappliedAt`. */
   millisBehind: number;
-  /** When the oldest record of the page being applied arrived (ms since the epoch); absent between pages. */
+  /**
+   * When the oldest record not applied yet arrived (ms since the epoch): the first of the page being applied, or
+   * after a full page the last one applied (src/capture/lag.ts); absent once a page reached the tip.
+   */
   oldestUnappliedAt?: number;
   /** Tables (`schema.table`) whose changes are applied up to `sequence`; absent in checkpoints before per-table catch-up. */
   tables?: string[];
