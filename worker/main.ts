@@ -40,7 +40,8 @@ export async function createWorker(config = loadConfig()): Promise<Worker> {
     workflowsPath: path.join(projectRoot(), 'workflows', 'index.ts'),
     activities,
     // Heartbeats are how a killed worker is noticed, and apply's lag reaches a cutover's gate and the progress
-    // line as heartbeat details: at 5 s a page applied seconds ago still held the gate shut (src/capture/lag.ts).
+    // line as heartbeat details (src/capture/lag.ts): at 5 s the gate read details up to 5 s old, missing a page
+    // just read or still counting one applied seconds before.
     maxHeartbeatThrottleInterval: '1 second',
   });
 }
