@@ -301,6 +301,7 @@ export async function applyChanges(spec: MigrationSpec, stage: Staging, request:
   const catchUp = async () => {
     const pass = state.catchUp!;
     const include = new Set(pass.tables);
+    const mainPass = state.oldestUnappliedAt; // the pass's pages set their own
     const until = BigInt(pass.until);
     let passIterator = await iteratorAfter(pass.sequence);
     while (passIterator && (pass.sequence === undefined || BigInt(pass.sequence) < until)) {
@@ -315,7 +316,8 @@ export async function applyChanges(spec: MigrationSpec, stage: Staging, request:
     }
     for (const table of pass.tables) loaded.add(table);
     state.catchUp = undefined;
-    state.oldestUnappliedAt = undefined; // the main pass goes on from where it stood
+    // The main pass goes on from where it stood: records still unread behind its last page count as before.
+    state.oldestUnappliedAt = mainPass;
   };
   let lastAskedLoads = 0;
   /**
