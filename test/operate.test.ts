@@ -4,7 +4,8 @@
  * changed by Update (and a bad budget refused), its progress read by Query and
  * its phase by search attribute, while DynamoDB throttles writes beyond
  * 2,000 items/s (the worker's FERRY_FAULT_WRITE_CAPACITY hook: DynamoDB Local
- * never throttles on its own). Nothing is lost.
+ * never throttles on its own). Nothing is lost. The same again through
+ * ferry's own CLI: status, pause, throttle, continue, watch.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,7 +18,7 @@ import { dynamoClient } from '../src/aws.js';
 import { FerryClient } from '../src/client.js';
 import { loadConfig } from '../src/config.js';
 import { connectMysql } from '../src/mysql.js';
-import { idMapping, runProcess, startWorkerProcess, stopProcess, temporalCli, uniqueName } from './helpers.js';
+import { idMapping, runFerry, runProcess, scanAll, startWorkerProcess, stopProcess, temporalCli, uniqueName } from './helpers.js';
 
 const config = loadConfig();
 const database = `operate_${uniqueName('t').replace(/-/g, '_')}`;
@@ -49,6 +50,18 @@ after(async () => {
   await db.end();
 });
 
+/** Three partitions loaded one at a time under a write budget: slow enough to operate while it runs. */
+function slowSpec(name: string, target: string) {
+  return {
+    name,
+    source: { database },
+    mapping: idMapping(database, 'orders', target),
+    target: { create: true },
+    bulk: { partitions: 3, concurrency: 1 },
+    writeBudget: { itemsPerSecond: 3000 },
+  };
+}
+
 const temporal = (args: string[]) => runProcess(temporalCli(), [...args, '--address', config.temporal.address]);
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
@@ -63,14 +76,7 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>): Prom
 test('started from the Temporal CLI, paused, re-budgeted by Update, resumed, throttled: it completes with every row', async () => {
   const name = uniqueName('operate');
   const target = uniqueName('orders');
-  const spec = {
-    name,
-    source: { database },
-    mapping: idMapping(database, 'orders', target),
-    target: { create: true },
-    bulk: { partitions: 3, concurrency: 1 },
-    writeBudget: { itemsPerSecond: 3000 },
-  };
+  const spec = slowSpec(name, target);
   const specFile = path.join(specDir, 'spec.json');
   fs.writeFileSync(specFile, JSON.stringify(spec));
 
@@ -123,4 +129,58 @@ test('started from the Temporal CLI, paused, re-budgeted by Update, resumed, thr
   const ids = new Set(items.map((i) => Number(i.id!.N)));
   assert.equal(ids.size, ROWS, 'every row arrived once');
   for (const item of items) assert.equal(Number(item.total!.N), Number(item.id!.N) / 4, `total of id ${item.id!.N}`);
+});
+
+test("operated from ferry's CLI: paused, shown, re-budgeted, continued and watched to the end; every row arrives, and bad requests are refused by name", async () => {
+  const name = uniqueName('operate-cli');
+  const target = uniqueName('orders');
+  const migration = await ferry.startMigration(slowSpec(name, target));
+
+  const paused = await runFerry(['pause', name]);
+  assert.equal(paused.code, 0, paused.stderr);
+  assert.match(paused.stdout, new RegExp(`pause: ${name} starts no new partition`));
+  // The partition in flight when the pause arrived (if any) finishes; then nothing starts.
+  const held = await until('the partitions in flight to finish', async () => {
+    const p = await migration.progress();
+    return p.phase === 'bulk' && p.partitionsRunning.length === 0 ? p : undefined;
+  });
+  await new Promise((r) => setTimeout(r, 2000)); // room for a partition a broken pause would launch
+  const stillHeld = await migration.progress();
+  assert.deepEqual(stillHeld.partitionsRunning, []);
+  assert.equal(stillHeld.tables[0]!.partitionsDone, held.tables[0]!.partitionsDone);
+  assert.ok(stillHeld.tables[0]!.partitionsDone < 3, 'the pause held back at least one partition');
+
+  const status = await runFerry(['status', name]);
+  assert.equal(status.code, 0, status.stderr);
+  assert.match(status.stdout, new RegExp(`status: ${name}: running`));
+  assert.match(status.stdout, /phase bulk; [\d,]+ of 30,000 rows .*PAUSED .*write budget 3,000 items\/s/);
+
+  const refused = await runFerry(['throttle', name, '0']);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /the write budget must be a positive number of items per second, or "off" for no limit; got "0"/);
+  const throttled = await runFerry(['throttle', name, '2500']);
+  assert.equal(throttled.code, 0, throttled.stderr);
+  assert.match(throttled.stdout, new RegExp(`throttle: ${name} has a write budget of 2,500 items/s`));
+  assert.equal((await migration.progress()).writeBudget, 2500);
+
+  const continued = await runFerry(['continue', name]);
+  assert.equal(continued.code, 0, continued.stderr);
+  assert.match(continued.stdout, new RegExp(`continue: ${name} starts partitions again`));
+
+  const watched = await runFerry(['watch', name]);
+  assert.equal(watched.code, 0, watched.stderr);
+  assert.match(watched.stdout, new RegExp(`report: ${ROWS} rows, ${ROWS} items in `));
+
+  const late = await runFerry(['pause', name]);
+  assert.equal(late.code, 1);
+  assert.match(late.stderr, new RegExp(`migration ${name} is not running \\(it is completed\\): nothing to pause`));
+  const done = await runFerry(['status', name]);
+  assert.equal(done.code, 0, done.stderr);
+  assert.match(done.stdout, new RegExp(`status: ${name}: completed[\\s\\S]*report: ${ROWS} rows, ${ROWS} items`));
+  const unknown = await runFerry(['status', `${name}-nope`]);
+  assert.equal(unknown.code, 1);
+  assert.match(unknown.stderr, new RegExp(`no migration named ${name}-nope in namespace `));
+
+  const ids = new Set((await scanAll(target)).map((i) => Number(i.id!.N)));
+  assert.equal(ids.size, ROWS, 'every row arrived once');
 });

@@ -10,6 +10,7 @@ import { RESUMABLE_SETTINGS } from '../spec.js';
 import { describeFailure } from '../temporal.js';
 import { runMigrate, runResume, runVerify } from './migrate.js';
 import { runDemo } from './demo.js';
+import { runContinue, runPause, runStatus, runThrottle, runWatch } from './operate.js';
 import { runSmoke } from './smoke.js';
 
 const say = (line: string) => console.log(`ferry ${line}`);
@@ -92,6 +93,28 @@ export function buildProgram(): Command {
     .action(async (workflowId: string, options: { embeddedWorker: boolean; spec?: string }) => {
       await runResume(workflowId, { embeddedWorker: options.embeddedWorker, specFile: options.spec, say });
     });
+
+  const operations: [name: string, description: string, run: (workflowId: string, say: (line: string) => void) => Promise<void>][] = [
+    ['status', "show a migration's state once: phase, rows, partitions, paused or not, write budget, apply lag; an ended run's report or failure", runStatus],
+    ['watch', 'draw the progress bar of a migration started anywhere (ferry, Temporal CLI or Web UI, the typed client) until it ends, then print its report', runWatch],
+    ['pause', "stop starting the bulk copy's partitions; those in flight finish", runPause],
+    ['continue', 'start partitions again after `ferry pause`', runContinue],
+  ];
+  const migrationId = '<workflow-id>';
+  const migrationIdHelp = 'the migration: its workflow id, which is its spec name';
+  for (const [name, description, run] of operations) {
+    program
+      .command(name)
+      .argument(migrationId, migrationIdHelp)
+      .description(description)
+      .action(async (workflowId: string) => run(workflowId, say));
+  }
+  program
+    .command('throttle')
+    .argument(migrationId, migrationIdHelp)
+    .argument('<items-per-second>', 'the whole migration\'s write budget for the bulk load, or "off" for none')
+    .description("change a running migration's write budget (the setWriteBudget Update)")
+    .action(async (workflowId: string, value: string) => runThrottle(workflowId, value, say));
 
   program
     .command('cutover')

@@ -17,7 +17,8 @@ function bar(percent: number, width = 30): string {
   return `[${'#'.repeat(full)}${'.'.repeat(width - full)}]`;
 }
 
-function progressLine(p: MigrationProgress, elapsedMs: number): string {
+/** `rowsPerSecond`: measured by the watcher since it first saw the bulk phase, so rows done before (reused partitions, or before `ferry watch` attached) do not inflate it. */
+function progressLine(p: MigrationProgress, rowsPerSecond: number): string {
   if (p.phase === 'catch-up' && p.capture?.apply?.length) {
     const lag = Math.max(...p.capture.apply.map((a) => a.millisBehind));
     const applied = p.capture.apply.reduce((n, a) => n + a.applied, 0);
@@ -25,13 +26,13 @@ function progressLine(p: MigrationProgress, elapsedMs: number): string {
   }
   if (p.phase !== 'bulk') return `${p.phase}…`;
   const rows = p.rowsDone + p.rowsInFlight;
-  const rate = elapsedMs > 0 ? rows / (elapsedMs / 1000) : 0;
-  const eta = rate > 0 ? Math.max(0, Math.round((p.plannedRows - rows) / rate)) : undefined;
-  return `${bar(p.percent)} ${p.percent.toFixed(1)}% ${rows.toLocaleString('en')}/${p.plannedRows.toLocaleString('en')} rows ${Math.round(rate).toLocaleString('en')} rows/s ETA ${eta === undefined ? '?' : `${eta}s`}${p.paused ? ' (paused)' : ''}`;
+  const eta = rowsPerSecond > 0 ? Math.max(0, Math.round((p.plannedRows - rows) / rowsPerSecond)) : undefined;
+  return `${bar(p.percent)} ${p.percent.toFixed(1)}% ${rows.toLocaleString('en')}/${p.plannedRows.toLocaleString('en')} rows ${Math.round(rowsPerSecond).toLocaleString('en')} rows/s ETA ${eta === undefined ? '?' : `${eta}s`}${p.paused ? ' (paused)' : ''}`;
 }
 
-export async function watch(migration: MigrationHandle, say: (line: string) => void): Promise<MigrationReport> {
-  const started = Date.now();
+/** Draws the run's progress until it ends; without a terminal, a line every 5 s, labelled with the command's name. */
+export async function watch(migration: MigrationHandle, say: (line: string) => void, label = 'migrate'): Promise<MigrationReport> {
+  let baseline: { rows: number; at: number } | undefined;
   let done = false;
   const tty = process.stdout.isTTY;
   let lastPrinted = 0;
@@ -43,12 +44,16 @@ export async function watch(migration: MigrationHandle, say: (line: string) => v
         if (progress.capture?.resumeNote && !noted) {
           noted = true;
           if (tty) process.stdout.write('\r\x1b[2K');
-          say(`migrate: ${progress.capture.resumeNote}`);
+          say(`${label}: ${progress.capture.resumeNote}`);
         }
-        const line = progressLine(progress, Date.now() - started);
+        const rows = progress.rowsDone + progress.rowsInFlight;
+        const now = Date.now();
+        if (progress.phase === 'bulk' && !baseline) baseline = { rows, at: now };
+        const rowsPerSecond = baseline && now > baseline.at ? (rows - baseline.rows) / ((now - baseline.at) / 1000) : 0;
+        const line = progressLine(progress, rowsPerSecond);
         if (tty) process.stdout.write(`\r\x1b[2K${line}`);
         else if (Date.now() - lastPrinted > 5000) {
-          say(`migrate: ${line}`);
+          say(`${label}: ${line}`);
           lastPrinted = Date.now();
         }
       } catch {

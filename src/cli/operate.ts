@@ -1,0 +1,170 @@
+/**
+ * Operating a running migration from ferry's CLI, however it was started
+ * (`ferry migrate`, the Temporal CLI or Web UI, the typed client): `ferry
+ * status`, `ferry watch`, `ferry pause`, `ferry continue` and `ferry throttle`.
+ * Each names the migration by its workflow id (the spec's name) and refuses,
+ * saying why, a run that does not exist, is not a migration or has ended.
+ */
+import { WorkflowFailedError, WorkflowNotFoundError, type WorkflowExecutionDescription } from '@temporalio/client';
+import { FerryClient, type MigrationHandle, type MigrationProgress } from '../client.js';
+import { loadConfig } from '../config.js';
+import { describeFailure } from '../temporal.js';
+import { printReport, watch } from './migrate.js';
+import { workflowUrl } from './smoke.js';
+
+type Say = (line: string) => void;
+
+/** Queries are answered by workers: with none polling, Temporal holds the query rather than failing it. */
+const QUERY_TIMEOUT_MS = 10_000;
+
+interface Migration {
+  handle: MigrationHandle;
+  description: WorkflowExecutionDescription;
+  /** RUNNING, COMPLETED, FAILED, CANCELLED, TERMINATED, TIMED_OUT, CONTINUED_AS_NEW, in lower case. */
+  status: string;
+}
+
+async function findMigration(ferry: FerryClient, workflowId: string): Promise<Migration> {
+  const { address, namespace } = ferry.config.temporal;
+  let description: WorkflowExecutionDescription;
+  try {
+    description = await ferry.client.workflow.getHandle(workflowId).describe();
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) {
+      throw new Error(`no migration named ${workflowId} in namespace ${namespace} at ${address}: a migration's workflow id is its spec's name (\`temporal workflow list\` lists the runs)`, { cause: err });
+    }
+    throw err;
+  }
+  if (description.type !== 'migrateToDynamo') throw new Error(`${workflowId} is a ${description.type} workflow, not a migration (migrateToDynamo)`);
+  return { handle: ferry.getMigration(workflowId), description, status: description.status.name.toLowerCase() };
+}
+
+async function progressOf(migration: Migration): Promise<MigrationProgress> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`no worker answered ${migration.handle.workflowId}'s progress query in ${QUERY_TIMEOUT_MS / 1000} s: is a worker polling task queue ${migration.description.taskQueue}? (\`FERRY_TASK_QUEUE=${migration.description.taskQueue} ferry worker\` runs one)`)),
+      QUERY_TIMEOUT_MS,
+    );
+  });
+  try {
+    return await Promise.race([migration.handle.progress(), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Runs an operation on a migration that must still be running; `verb` names it in the refusal. */
+async function withRunningMigration<T>(workflowId: string, verb: string, operate: (migration: Migration, ferry: FerryClient) => Promise<T>): Promise<T> {
+  const ferry = await FerryClient.connect(loadConfig());
+  try {
+    const migration = await findMigration(ferry, workflowId);
+    if (migration.status !== 'running') throw new Error(`migration ${workflowId} is not running (it is ${migration.status}): nothing to ${verb}`);
+    return await operate(migration, ferry);
+  } finally {
+    await ferry.close();
+  }
+}
+
+/** The state of the bulk copy and of capture, in one line each. */
+function describeProgress(p: MigrationProgress): string[] {
+  const partitions = p.tables.reduce((n, t) => n + t.partitions, 0);
+  const partitionsDone = p.tables.reduce((n, t) => n + t.partitionsDone, 0);
+  const budget = p.writeBudget === undefined ? 'no write budget' : `write budget ${p.writeBudget.toLocaleString('en')} items/s`;
+  const lines = [
+    `phase ${p.phase}; ${(p.rowsDone + p.rowsInFlight).toLocaleString('en')} of ${p.plannedRows.toLocaleString('en')} rows (${p.percent.toFixed(1)}%); ` +
+      `${partitionsDone} of ${partitions} partitions done${p.partitionsRunning.length ? `, running: ${p.partitionsRunning.join(', ')}` : ''}; ` +
+      `${p.paused ? 'PAUSED (`ferry continue` starts partitions again)' : 'not paused'}; ${budget}`,
+  ];
+  if (p.capture) {
+    const apply = p.capture.apply ?? [];
+    const lag = apply.length ? `apply ${Math.max(...apply.map((a) => a.millisBehind)).toLocaleString('en')} ms behind the stream, ${apply.reduce((n, a) => n + a.applied, 0).toLocaleString('en')} changes applied` : 'apply not running';
+    lines.push(`capture into ${p.capture.stream} from ${p.capture.start.file}:${p.capture.start.position}; ${lag}`);
+  }
+  if (p.error) lines.push(`error: ${p.error}`);
+  return lines;
+}
+
+/** `ferry status ID`: one snapshot; an ended run shows its report or its failure. */
+export async function runStatus(workflowId: string, say: Say): Promise<void> {
+  const config = loadConfig();
+  const ferry = await FerryClient.connect(config);
+  try {
+    const migration = await findMigration(ferry, workflowId);
+    say(`status: ${workflowId}: ${migration.status}; ${workflowUrl(config.temporal.uiUrl, config.temporal.namespace, workflowId)}`);
+    if (migration.status === 'running') {
+      for (const line of describeProgress(await progressOf(migration))) say(`status: ${line}`);
+    } else if (migration.status === 'completed') {
+      printReport(await migration.handle.result(), say);
+    } else {
+      const cause = await migration.handle.result().then(
+        () => 'no failure recorded',
+        (err: unknown) => describeFailure(err instanceof WorkflowFailedError && err.cause ? err.cause : err),
+      );
+      say(`status: ${cause}`);
+      say(`status: fix the cause, then \`ferry resume ${workflowId}\` starts a new run that reuses every finished partition`);
+    }
+  } finally {
+    await ferry.close();
+  }
+}
+
+/** `ferry watch ID`: the progress bar of `ferry migrate`, for a run started anywhere; ends with its report. */
+export async function runWatch(workflowId: string, say: Say): Promise<void> {
+  const config = loadConfig();
+  const ferry = await FerryClient.connect(config);
+  try {
+    const migration = await findMigration(ferry, workflowId);
+    say(`watch: ${workflowId} (${migration.status}); also at ${workflowUrl(config.temporal.uiUrl, config.temporal.namespace, workflowId)}`);
+    printReport(await watch(migration.handle, say, 'watch'), say);
+  } finally {
+    await ferry.close();
+  }
+}
+
+const PAUSABLE_PHASES: ReadonlySet<MigrationProgress['phase']> = new Set(['preflight', 'planning', 'bulk']);
+
+/** `ferry pause ID`: no new partition starts; those in flight finish. */
+export async function runPause(workflowId: string, say: Say): Promise<void> {
+  await withRunningMigration(workflowId, 'pause', async (migration) => {
+    const before = await progressOf(migration);
+    if (!PAUSABLE_PHASES.has(before.phase)) {
+      throw new Error(`pause holds back the bulk copy's partitions, and ${workflowId} is past them (phase ${before.phase}): nothing to pause. To hold a migration before its cutover, give its spec capture.cutover "manual"`);
+    }
+    await migration.handle.pause();
+    const after = await progressOf(migration);
+    const inFlight = after.partitionsRunning.length ? `; partitions in flight finish: ${after.partitionsRunning.join(', ')}` : '';
+    say(`pause: ${workflowId} starts no new partition${inFlight}. \`ferry continue ${workflowId}\` goes on`);
+  });
+}
+
+/** `ferry continue ID`: partitions start again after `ferry pause`. */
+export async function runContinue(workflowId: string, say: Say): Promise<void> {
+  await withRunningMigration(workflowId, 'continue', async (migration) => {
+    const before = await progressOf(migration);
+    await migration.handle.resume();
+    say(before.paused ? `continue: ${workflowId} starts partitions again` : `continue: ${workflowId} was not paused; nothing changed`);
+  });
+}
+
+/** Parses `ferry throttle`'s budget: items per second, or `off` for none. */
+export function parseWriteBudget(value: string): number | null {
+  if (value === 'off') return null;
+  const itemsPerSecond = Number(value);
+  if (value.trim() === '' || !Number.isFinite(itemsPerSecond) || itemsPerSecond <= 0) {
+    throw new Error(`the write budget must be a positive number of items per second, or "off" for no limit; got "${value}"`);
+  }
+  return itemsPerSecond;
+}
+
+/** `ferry throttle ID BUDGET`: the setWriteBudget Update, validated by the workflow and answered. */
+export async function runThrottle(workflowId: string, value: string, say: Say): Promise<void> {
+  const itemsPerSecond = parseWriteBudget(value);
+  await withRunningMigration(workflowId, 'throttle', async (migration) => {
+    await migration.handle.setWriteBudget(itemsPerSecond);
+    const { phase } = await progressOf(migration);
+    const budget = itemsPerSecond === null ? 'no write budget: the load writes as fast as DynamoDB takes it' : `a write budget of ${itemsPerSecond.toLocaleString('en')} items/s, shared by the partitions loading`;
+    const when = PAUSABLE_PHASES.has(phase) ? 'loading partitions take it up within about 3 s' : `it paces the bulk load only, and ${workflowId} is past it (phase ${phase})`;
+    say(`throttle: ${workflowId} has ${budget}; ${when}`);
+  });
+}
