@@ -71,11 +71,12 @@ function describeProgress(p: MigrationProgress): string[] {
   const partitions = p.tables.reduce((n, t) => n + t.partitions, 0);
   const partitionsDone = p.tables.reduce((n, t) => n + t.partitionsDone, 0);
   const budget = p.writeBudget === undefined ? 'no write budget' : `write budget ${p.writeBudget.toLocaleString('en')} items/s`;
-  const lines = [
-    `phase ${p.phase}; ${(p.rowsDone + p.rowsInFlight).toLocaleString('en')} of ${p.plannedRows.toLocaleString('en')} rows (${p.percent.toFixed(1)}%); ` +
-      `${partitionsDone} of ${partitions} partitions done${p.partitionsRunning.length ? `, running: ${p.partitionsRunning.join(', ')}` : ''}; ` +
-      `${p.paused ? 'PAUSED (`ferry continue` starts partitions again)' : 'not paused'}; ${budget}`,
-  ];
+  const paused = p.paused ? 'PAUSED (`ferry continue` starts partitions again)' : 'not paused';
+  const bulk = p.tables.length
+    ? `${(p.rowsDone + p.rowsInFlight).toLocaleString('en')} of ${p.plannedRows.toLocaleString('en')} rows (${p.percent.toFixed(1)}%); ` +
+      `${partitionsDone} of ${partitions} partitions done${p.partitionsRunning.length ? `, running: ${p.partitionsRunning.join(', ')}` : ''}`
+    : 'no partition planned yet';
+  const lines = [`phase ${p.phase}; ${bulk}; ${paused}; ${budget}`];
   if (p.capture) {
     const apply = p.capture.apply ?? [];
     const lag = apply.length ? `apply ${Math.max(...apply.map((a) => a.millisBehind)).toLocaleString('en')} ms behind the stream, ${apply.reduce((n, a) => n + a.applied, 0).toLocaleString('en')} changes applied` : 'apply not running';
