@@ -7,7 +7,7 @@
  *   console.log(await migration.progress());
  *   const report = await migration.result();
  */
-import { Client, WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { Client, WorkflowFailedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type WorkflowExecutionDescription } from '@temporalio/client';
 import { loadConfig, type FerryConfig } from './config.js';
 import { parseSpec, revisedSpecForResume, type MigrationSpecInput } from './spec.js';
 import { connectClient } from './temporal.js';
@@ -137,18 +137,31 @@ export class FerryClient {
     return new MigrationHandle(this.client, workflowId);
   }
 
+  /** The latest run of the migration `workflowId`; refuses, naming the namespace, a workflow id no migration has. */
+  async describeMigration(workflowId: string): Promise<WorkflowExecutionDescription> {
+    const { address, namespace } = this.config.temporal;
+    let description: WorkflowExecutionDescription;
+    try {
+      description = await this.client.workflow.getHandle(workflowId).describe();
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) {
+        throw new Error(`no migration named ${workflowId} in namespace ${namespace} at ${address}: a migration's workflow id is its spec's name (\`temporal workflow list\` lists the runs)`, { cause: err });
+      }
+      throw err;
+    }
+    if (description.type !== 'migrateToDynamo') throw new Error(`${workflowId} is a ${description.type} workflow, not a migration (migrateToDynamo)`);
+    return description;
+  }
+
   /**
-   * Starts a new run of a failed or cancelled migration with its original
-   * spec. Partitions with a manifest are not redone; staged exports are reused.
-   */
-  /**
-   * Starts a new run of a failed migration under the same workflow id; finished
-   * partitions are reused. `spec` may revise the settings in RESUMABLE_SETTINGS
-   * (error policy, write budget, concurrency, the cutover's timing); any other change is refused.
+   * Starts a new run of a failed, cancelled or terminated migration under the
+   * same workflow id; partitions with a manifest are not redone, staged exports
+   * are reused. `spec` may revise the settings in RESUMABLE_SETTINGS (error
+   * policy, write budget, concurrency, the cutover's timing); any other change is refused.
    */
   async resumeMigration(workflowId: string, options: { taskQueue?: string; spec?: MigrationSpecInput } = {}): Promise<MigrationHandle> {
     const handle = this.client.workflow.getHandle(workflowId);
-    const description = await handle.describe();
+    const description = await this.describeMigration(workflowId);
     if (description.status.name === 'RUNNING') throw new Error(`migration ${workflowId} is still running; only a failed, cancelled or terminated migration can be resumed`);
     if (description.status.name === 'COMPLETED') throw new Error(`migration ${workflowId} already completed; nothing to resume`);
     const history = await handle.fetchHistory();

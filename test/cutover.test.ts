@@ -2,7 +2,8 @@
  * Cutover, end to end, with each worked mapping of the purchase table: a
  * writer changes the source through the fence (withSourceWrite) from before
  * the migration starts; the cutover is refused
- * outside catch-up, approved during it, freezes the writer at the fence,
+ * outside catch-up, approved during it (by the typed client, or by `ferry
+ * cutover` as an operator would), freezes the writer at the fence,
  * drains, flips the routing record and releases. The writer's next
  * transaction is told to use DynamoDB, nothing reaches MySQL after the final
  * position, and the target equals the source's final state.
@@ -17,7 +18,7 @@ import { dynamoClient, kinesisClient } from '../src/aws.js';
 import { FerryClient, resolveBackend, withSourceWrite, type MigrationHandle, type MigrationProgress } from '../src/client.js';
 import { loadConfig } from '../src/config.js';
 import { connectMysql } from '../src/mysql.js';
-import { startFerry, startWorkerProcess, stopFerry, stopProcess, uniqueName } from './helpers.js';
+import { runFerry, startFerry, startWorkerProcess, stopFerry, stopProcess, uniqueName } from './helpers.js';
 import { assertSameItems, dmsItems, dmsKey, exampleSpec, groupedItems, groupedKey, readPurchase, scanAll, seedPurchase } from './purchase.js';
 
 const config = loadConfig();
@@ -115,13 +116,24 @@ async function waitForPhase(migration: MigrationHandle, phase: MigrationProgress
   }
 }
 
+/** Approves through `ferry cutover NAME`, as an operator would: its output, or its refusal as the error. */
+async function approveWithCli(name: string): Promise<{ freezeMs: number }> {
+  const result = await runFerry(['cutover', name]);
+  if (result.code !== 0) throw new Error(result.stderr);
+  const frozen = /cutover: .* writes were frozen for (\d+) ms/.exec(result.stdout);
+  assert.ok(frozen, result.stdout);
+  assert.match(result.stdout, /inside the freeze, the \d+ items touched by the \d+ changes of the last \d+ ms matched the source/);
+  return { freezeMs: Number(frozen[1]) };
+}
+
+// One mapping's cutover is approved with the typed client, the other's with ferry's CLI.
 const WORKED = [
-  { mapping: 'DMS-style', file: 'purchase-dms.json', items: dmsItems, key: dmsKey, itemsPerSecond: 500 },
-  { mapping: 'grouping', file: 'purchase-grouped.json', items: groupedItems, key: groupedKey, itemsPerSecond: 150 },
+  { mapping: 'DMS-style', file: 'purchase-dms.json', items: dmsItems, key: dmsKey, itemsPerSecond: 500, approveWith: 'client' },
+  { mapping: 'grouping', file: 'purchase-grouped.json', items: groupedItems, key: groupedKey, itemsPerSecond: 150, approveWith: 'cli' },
 ] as const;
 
 for (const worked of WORKED) {
-  test(`${worked.mapping} mapping: a cutover freezes writes at the fence, drains, flips the routing and releases; with the worker SIGKILLed during bulk and during catch-up, the target equals the source`, async () => {
+  test(`${worked.mapping} mapping, approved with the ${worked.approveWith === 'cli' ? 'CLI' : 'typed client'}: a cutover freezes writes at the fence, drains, flips the routing and releases; with the worker SIGKILLed during bulk and during catch-up, the target equals the source`, async () => {
     const database = await purchaseDatabase(worked.file.replace(/\W/g, '_'));
     const name = uniqueName('cutover');
     const target = uniqueName('purchase');
@@ -135,8 +147,10 @@ for (const worked of WORKED) {
     await new Promise((r) => setTimeout(r, 300));
     const migration = await ferry.startMigration(spec);
 
+    const approve = () => (worked.approveWith === 'cli' ? approveWithCli(name) : migration.approveCutover());
+
     await waitForPhase(migration, 'bulk', 600);
-    await assert.rejects(migration.approveCutover(), /a cutover can be approved only during catch-up; the migration is in bulk/);
+    await assert.rejects(approve(), /the cutover was not done: a cutover can be approved only during catch-up; the migration is in bulk/);
     // Deletes of rows the last partition has not exported yet (the last customer's), after capture started.
     const early = await connectMysql(config.mysqlUrl);
     const lastCustomer = await withSourceWrite(early, name, async (tx) => {
@@ -155,7 +169,7 @@ for (const worked of WORKED) {
     let cutover;
     for (let i = 0; !cutover; i++) {
       try {
-        cutover = await migration.approveCutover();
+        cutover = await approve();
       } catch (err) {
         // Refused while apply catches up: the reason says so, and approving again is the way.
         assert.match((err as Error).message, /approve again/);

@@ -177,9 +177,11 @@ test("operated from ferry's CLI: paused, shown, re-budgeted, continued and watch
   const done = await runFerry(['status', name]);
   assert.equal(done.code, 0, done.stderr);
   assert.match(done.stdout, new RegExp(`status: ${name}: completed[\\s\\S]*report: ${ROWS} rows, ${ROWS} items`));
-  const unknown = await runFerry(['status', `${name}-nope`]);
-  assert.equal(unknown.code, 1);
-  assert.match(unknown.stderr, new RegExp(`no migration named ${name}-nope in namespace `));
+  for (const command of [['status'], ['cutover'], ['resume', '--no-embedded-worker']]) {
+    const unknown = await runFerry([...command, `${name}-nope`]);
+    assert.equal(unknown.code, 1, `ferry ${command[0]} of an unknown name fails`);
+    assert.match(unknown.stderr, new RegExp(`no migration named ${name}-nope in namespace `), `ferry ${command[0]}`);
+  }
 
   const ids = new Set((await scanAll(target)).map((i) => Number(i.id!.N)));
   assert.equal(ids.size, ROWS, 'every row arrived once');

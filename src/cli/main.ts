@@ -3,14 +3,13 @@
  * describes each one.
  */
 import { Command } from 'commander';
-import { FerryClient } from '../client.js';
 import { loadConfig } from '../config.js';
 import { parsePartNames, stackDown, stackStatus, stackUp, StackError } from '../stack/stack.js';
 import { RESUMABLE_SETTINGS } from '../spec.js';
 import { describeFailure } from '../temporal.js';
 import { runMigrate, runResume, runVerify } from './migrate.js';
 import { runDemo } from './demo.js';
-import { runContinue, runPause, runStatus, runThrottle, runWatch } from './operate.js';
+import { runContinue, runCutover, runPause, runStatus, runThrottle, runWatch } from './operate.js';
 import { runSmoke } from './smoke.js';
 
 const say = (line: string) => console.log(`ferry ${line}`);
@@ -120,16 +119,7 @@ export function buildProgram(): Command {
     .command('cutover')
     .argument('<workflow-id>', 'the migration (its spec name), in catch-up, with spec.capture.cutover "manual"')
     .description('approve the cutover: freeze writes at the fence, drain, flip the routing record, release; prints the freeze in ms')
-    .action(async (workflowId: string) => {
-      const ferry = await FerryClient.connect(loadConfig());
-      try {
-        const result = await ferry.getMigration(workflowId).approveCutover();
-        say(`cutover: ${workflowId} now routes to DynamoDB; writes were frozen for ${result.freezeMs} ms; final binlog position ${result.position.file}:${result.position.position}`);
-        say(`cutover: inside the freeze, the ${result.check.items} items touched by the ${result.check.changes} changes of the last ${result.check.coveredMs} ms matched the source`);
-      } finally {
-        await ferry.close();
-      }
-    });
+    .action(async (workflowId: string) => runCutover(workflowId, say));
 
   program
     .command('verify')

@@ -1,11 +1,11 @@
 /**
  * Operating a running migration from ferry's CLI, however it was started
  * (`ferry migrate`, the Temporal CLI or Web UI, the typed client): `ferry
- * status`, `ferry watch`, `ferry pause`, `ferry continue` and `ferry throttle`.
+ * status`, `watch`, `pause`, `continue`, `throttle` and `cutover`.
  * Each names the migration by its workflow id (the spec's name) and refuses,
  * saying why, a run that does not exist, is not a migration or has ended.
  */
-import { WorkflowFailedError, WorkflowNotFoundError, type WorkflowExecutionDescription } from '@temporalio/client';
+import { WorkflowFailedError, type WorkflowExecutionDescription } from '@temporalio/client';
 import { FerryClient, type MigrationHandle, type MigrationProgress } from '../client.js';
 import { loadConfig } from '../config.js';
 import { describeFailure } from '../temporal.js';
@@ -25,17 +25,7 @@ interface Migration {
 }
 
 async function findMigration(ferry: FerryClient, workflowId: string): Promise<Migration> {
-  const { address, namespace } = ferry.config.temporal;
-  let description: WorkflowExecutionDescription;
-  try {
-    description = await ferry.client.workflow.getHandle(workflowId).describe();
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError) {
-      throw new Error(`no migration named ${workflowId} in namespace ${namespace} at ${address}: a migration's workflow id is its spec's name (\`temporal workflow list\` lists the runs)`, { cause: err });
-    }
-    throw err;
-  }
-  if (description.type !== 'migrateToDynamo') throw new Error(`${workflowId} is a ${description.type} workflow, not a migration (migrateToDynamo)`);
+  const description = await ferry.describeMigration(workflowId);
   return { handle: ferry.getMigration(workflowId), description, status: description.status.name.toLowerCase() };
 }
 
@@ -167,5 +157,14 @@ export async function runThrottle(workflowId: string, value: string, say: Say): 
     const budget = itemsPerSecond === null ? 'no write budget: the load writes as fast as DynamoDB takes it' : `a write budget of ${itemsPerSecond.toLocaleString('en')} items/s, shared by the partitions loading`;
     const when = PAUSABLE_PHASES.has(phase) ? 'loading partitions take it up within about 3 s' : `it paces the bulk load only, and ${workflowId} is past it (phase ${phase})`;
     say(`throttle: ${workflowId} has ${budget}; ${when}`);
+  });
+}
+
+/** `ferry cutover ID`: the approveCutover Update, answered with the freeze and what it checked. */
+export async function runCutover(workflowId: string, say: Say): Promise<void> {
+  await withRunningMigration(workflowId, 'cut over', async (migration) => {
+    const result = await migration.handle.approveCutover();
+    say(`cutover: ${workflowId} now routes to DynamoDB; writes were frozen for ${result.freezeMs} ms; final binlog position ${result.position.file}:${result.position.position}`);
+    say(`cutover: inside the freeze, the ${result.check.items} items touched by the ${result.check.changes} changes of the last ${result.check.coveredMs} ms matched the source`);
   });
 }
