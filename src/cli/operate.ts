@@ -45,12 +45,12 @@ async function progressOf(migration: Migration): Promise<MigrationProgress> {
 }
 
 /** Runs an operation on a migration that must still be running; `verb` names it in the refusal. */
-async function withRunningMigration<T>(workflowId: string, verb: string, operate: (migration: Migration, ferry: FerryClient) => Promise<T>): Promise<T> {
+async function withRunningMigration<T>(workflowId: string, verb: string, operate: (migration: Migration) => Promise<T>): Promise<T> {
   const ferry = await FerryClient.connect(loadConfig());
   try {
     const migration = await findMigration(ferry, workflowId);
     if (migration.status !== 'running') throw new Error(`migration ${workflowId} is not running (it is ${migration.status}): nothing to ${verb}`);
-    return await operate(migration, ferry);
+    return await operate(migration);
   } finally {
     await ferry.close();
   }
