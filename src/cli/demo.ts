@@ -83,7 +83,7 @@ export async function runDemo(options: { rows: number; say: (line: string) => vo
   try {
     const report = await worker.runUntil(async () => {
       const migration = await ferry.startMigration(spec);
-      say(`demo: started migration ${spec.name} with a load generator writing to the source; watch it at ${workflowUrl(config.temporal.uiUrl, config.temporal.namespace, spec.name)}`);
+      say(`demo: started migration ${spec.name} with a load generator writing to the source; watch it at ${workflowUrl(config.temporal, spec.name)}`);
       const result = await watch(migration, say);
       const written = await app;
       say(`demo: the load generator made ${written.writes.toLocaleString('en')} writes to MySQL during the migration${written.fenced ? ', then the fence sent it to DynamoDB' : ''}`);
@@ -101,7 +101,7 @@ export async function runDemo(options: { rows: number; say: (line: string) => vo
       say(`demo: cutover: writes were frozen for ${capture.cutover.freezeMs} ms; ${spec.name} now routes to ${await ferry.resolveBackend(spec.name)}`);
       if (check) say(`demo: cutover: inside the freeze, the ${check.items} items touched by the last ${check.coveredMs} ms of changes (${check.changes}) matched the source`);
     }
-    say(`demo: Web UI: ${workflowUrl(config.temporal.uiUrl, config.temporal.namespace, spec.name)}`);
+    say(`demo: Web UI: ${workflowUrl(config.temporal, spec.name)}`);
     return report;
   } finally {
     stop.now = true;

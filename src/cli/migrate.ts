@@ -52,9 +52,9 @@ export async function watch(migration: MigrationHandle, say: (line: string) => v
         const rowsPerSecond = baseline && now > baseline.at ? (rows - baseline.rows) / ((now - baseline.at) / 1000) : 0;
         const line = progressLine(progress, rowsPerSecond);
         if (tty) process.stdout.write(`\r\x1b[2K${line}`);
-        else if (Date.now() - lastPrinted > 5000) {
+        else if (now - lastPrinted > 5000) {
           say(`${label}: ${line}`);
-          lastPrinted = Date.now();
+          lastPrinted = now;
         }
       } catch {
         /* no worker has picked the run up yet */
@@ -109,7 +109,7 @@ async function runWatched(
   try {
     return await withWorker(options.embeddedWorker, async () => {
       const { migration, announce } = await start(ferry, config);
-      options.say(`${announce}; watch it at ${workflowUrl(config.temporal.uiUrl, config.temporal.namespace, migration.workflowId)}`);
+      options.say(`${announce}; watch it at ${workflowUrl(config.temporal, migration.workflowId)}`);
       const report = await watch(migration, options.say);
       printReport(report, options.say);
       return report;

@@ -44,16 +44,22 @@ async function progressOf(migration: Migration): Promise<MigrationProgress> {
   }
 }
 
-/** Runs an operation on a migration that must still be running; `verb` names it in the refusal. */
-async function withRunningMigration<T>(workflowId: string, verb: string, operate: (migration: Migration) => Promise<T>): Promise<T> {
+/** Runs an operation on the migration `workflowId`, with a client connected for it. */
+async function withMigration<T>(workflowId: string, operate: (migration: Migration, ferry: FerryClient) => Promise<T>): Promise<T> {
   const ferry = await FerryClient.connect(loadConfig());
   try {
-    const migration = await findMigration(ferry, workflowId);
-    if (migration.status !== 'running') throw new Error(`migration ${workflowId} is not running (it is ${migration.status}): nothing to ${verb}`);
-    return await operate(migration);
+    return await operate(await findMigration(ferry, workflowId), ferry);
   } finally {
     await ferry.close();
   }
+}
+
+/** Runs an operation on a migration that must still be running; `verb` names it in the refusal. */
+function withRunningMigration<T>(workflowId: string, verb: string, operate: (migration: Migration) => Promise<T>): Promise<T> {
+  return withMigration(workflowId, async (migration) => {
+    if (migration.status !== 'running') throw new Error(`migration ${workflowId} is not running (it is ${migration.status}): nothing to ${verb}`);
+    return operate(migration);
+  });
 }
 
 /** The state of the bulk copy and of capture, in one line each. */
@@ -78,11 +84,8 @@ function describeProgress(p: MigrationProgress): string[] {
 
 /** `ferry status ID`: one snapshot; an ended run shows its report or its failure. */
 export async function runStatus(workflowId: string, say: Say): Promise<void> {
-  const config = loadConfig();
-  const ferry = await FerryClient.connect(config);
-  try {
-    const migration = await findMigration(ferry, workflowId);
-    say(`status: ${workflowId}: ${migration.status}; ${workflowUrl(config.temporal.uiUrl, config.temporal.namespace, workflowId)}`);
+  await withMigration(workflowId, async (migration, ferry) => {
+    say(`status: ${workflowId}: ${migration.status}; ${workflowUrl(ferry.config.temporal, workflowId)}`);
     if (migration.status === 'running') {
       for (const line of describeProgress(await progressOf(migration))) say(`status: ${line}`);
     } else if (migration.status === 'completed') {
@@ -95,22 +98,15 @@ export async function runStatus(workflowId: string, say: Say): Promise<void> {
       say(`status: ${cause}`);
       say(`status: fix the cause, then \`ferry resume ${workflowId}\` starts a new run that reuses every finished partition`);
     }
-  } finally {
-    await ferry.close();
-  }
+  });
 }
 
 /** `ferry watch ID`: the progress bar of `ferry migrate`, for a run started anywhere; ends with its report. */
 export async function runWatch(workflowId: string, say: Say): Promise<void> {
-  const config = loadConfig();
-  const ferry = await FerryClient.connect(config);
-  try {
-    const migration = await findMigration(ferry, workflowId);
-    say(`watch: ${workflowId} (${migration.status}); also at ${workflowUrl(config.temporal.uiUrl, config.temporal.namespace, workflowId)}`);
+  await withMigration(workflowId, async (migration, ferry) => {
+    say(`watch: ${workflowId} (${migration.status}); also at ${workflowUrl(ferry.config.temporal, workflowId)}`);
     printReport(await watch(migration.handle, say, 'watch'), say);
-  } finally {
-    await ferry.close();
-  }
+  });
 }
 
 const PAUSABLE_PHASES: ReadonlySet<MigrationProgress['phase']> = new Set(['preflight', 'planning', 'bulk']);

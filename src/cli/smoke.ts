@@ -1,9 +1,10 @@
-import { loadConfig } from '../config.js';
+import { loadConfig, type TemporalConfig } from '../config.js';
 import { connectClient } from '../temporal.js';
 import type { SmokeReport } from '../../workflows/smoke.js';
 
-export function workflowUrl(uiUrl: string, namespace: string, workflowId: string): string {
-  return `${uiUrl}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(workflowId)}`;
+/** The run's page in the Temporal Web UI that `temporal` points at. */
+export function workflowUrl(temporal: Pick<TemporalConfig, 'uiUrl' | 'namespace'>, workflowId: string): string {
+  return `${temporal.uiUrl}/namespaces/${encodeURIComponent(temporal.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
 }
 
 /** Runs the smoke workflow to completion, with an in-process worker unless told otherwise. */
@@ -13,7 +14,7 @@ export async function runSmoke(options: { embeddedWorker: boolean; say: (line: s
   const workflowId = `ferry-smoke-${new Date().toISOString().replace(/[:.]/g, '-')}`;
   const execute = async () => {
     const handle = await client.workflow.start('smoke', { taskQueue: config.temporal.taskQueue, workflowId, args: [] });
-    options.say(`smoke: started ${workflowId}; watch it at ${workflowUrl(config.temporal.uiUrl, config.temporal.namespace, workflowId)}`);
+    options.say(`smoke: started ${workflowId}; watch it at ${workflowUrl(config.temporal, workflowId)}`);
     return (await handle.result()) as SmokeReport;
   };
   let report: SmokeReport;
@@ -28,7 +29,7 @@ export async function runSmoke(options: { embeddedWorker: boolean; say: (line: s
   options.say(`smoke: Parquet (${report.s3.rows} rows, ${(report.s3.bytes / 1048576).toFixed(1)} MiB) uploaded to S3 in ${report.s3.parts} parts and read back`);
   options.say(`smoke: DynamoDB item written and read back`);
   options.say(`smoke: Kinesis record ${report.kinesis.sequenceNumber} on ${report.kinesis.shardId} put and read back`);
-  options.say(`smoke: Completed. Web UI: ${workflowUrl(config.temporal.uiUrl, config.temporal.namespace, workflowId)}`);
+  options.say(`smoke: Completed. Web UI: ${workflowUrl(config.temporal, workflowId)}`);
   await client.connection.close();
   return report;
 }
