@@ -87,6 +87,8 @@ export async function loadPartition(stage: Staging, request: LoadRequest): Promi
     let pending = requests;
     for (let attempt = 0; pending.length > 0; attempt++) {
       await budget.take(pending.length);
+      // An abort waits for this activity: no write may start once it has been asked to stop.
+      if (context.cancellationSignal.aborted) throw context.cancellationSignal.reason;
       try {
         simulatedThrottle(pending.length);
         const { unprocessed } = await writer.write(request.targetTable, pending);
@@ -156,6 +158,8 @@ export async function loadPartition(stage: Staging, request: LoadRequest): Promi
     await submit();
     await Promise.all(inFlight.values());
   } finally {
+    // Failed or cancelled: the batches in flight end before the activity does, so none writes after it.
+    await Promise.allSettled(inFlight.values());
     writer.close();
   }
   context.heartbeat({ done: nextLine, attempts: checkpoint.attempts + 1, of: request.transformed.items, partitionRows: request.range.plannedRows } satisfies LoadCheckpoint);

@@ -115,6 +115,7 @@ export async function transformPartition(spec: MigrationSpec, stage: Staging, so
         }
       }
       context.heartbeat({ stage: 'transform', rows });
+      if (context.cancellationSignal.aborted) throw context.cancellationSignal.reason; // an abort waits for this to stop
     }
     await flush();
     await items.close();

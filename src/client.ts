@@ -103,6 +103,20 @@ export class MigrationHandle {
     return this.handle.signal('resume');
   }
 
+  /**
+   * Aborts the migration (cancels its workflow) and resolves once it has ended, with how it ended:
+   * - "CANCELLED": nothing of it runs any more. Partitions in flight stopped at their next checkpoint, capture and
+   *   apply stopped, the routing stays on MySQL; finished partitions and captured changes are kept for `ferry resume`.
+   * - "COMPLETED": its cutover had already begun, and an abort does not interrupt a cutover; it flipped.
+   * - "FAILED" (or another closed status): it ended otherwise first, e.g. a cutover that rolled back.
+   * A worker must be polling the migration's task queue for it to stop.
+   */
+  async abort(): Promise<string> {
+    await this.handle.cancel();
+    await this.handle.result().catch(() => undefined);
+    return this.status();
+  }
+
   result(): Promise<MigrationReport> {
     return this.handle.result() as Promise<MigrationReport>;
   }

@@ -15,10 +15,10 @@ import { DescribeTableCommand, GetItemCommand, UpdateItemCommand } from '@aws-sd
 import { DescribeStreamSummaryCommand } from '@aws-sdk/client-kinesis';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { dynamoClient, kinesisClient } from '../src/aws.js';
-import { FerryClient, resolveBackend, withSourceWrite, type MigrationHandle, type MigrationProgress } from '../src/client.js';
+import { FerryClient, resolveBackend, withSourceWrite, type CutoverResult, type MigrationHandle, type MigrationProgress } from '../src/client.js';
 import { loadConfig } from '../src/config.js';
 import { connectMysql } from '../src/mysql.js';
-import { runFerry, startFerry, startWorkerProcess, stopFerry, stopProcess, uniqueName } from './helpers.js';
+import { activitiesLeftRunning, runFerry, startFerry, startWorkerProcess, stopFerry, stopProcess, uniqueName } from './helpers.js';
 import { assertSameItems, dmsItems, dmsKey, exampleSpec, groupedItems, groupedKey, readPurchase, scanAll, seedPurchase } from './purchase.js';
 
 const config = loadConfig();
@@ -49,6 +49,17 @@ async function purchaseDatabase(label: string): Promise<string> {
     await db.end();
   }
   return database;
+}
+
+/** What the source's fence row says for migration `name`, and the source's purchase rows, after a run. */
+async function fenceAndSource(database: string, name: string): Promise<{ fence: string; final: Awaited<ReturnType<typeof readPurchase>> }> {
+  const db = await connectMysql(config.mysqlUrl);
+  try {
+    const [[row]] = (await db.query(`SELECT backend FROM \`${database}\`.ferry_routing WHERE name = ?`, [name])) as unknown as [[{ backend: string }]];
+    return { fence: row.backend, final: await readPurchase(db, database) };
+  } finally {
+    await db.end();
+  }
 }
 
 /** SIGKILLs the worker while the named activity runs (and its heartbeat details, if any, pass `ready`), then starts another. */
@@ -192,11 +203,8 @@ for (const worked of WORKED) {
     const last = report.partitions.find((p) => p.index === 1)!;
     assert.ok(deletedAt < last.exportStartedAt, 'the last customer was deleted before the partition holding it was exported');
     await assertCleanedUp(name, report.capture!.stream);
-    const db = await connectMysql(config.mysqlUrl);
-    const [[fence]] = (await db.query(`SELECT backend FROM \`${database}\`.ferry_routing WHERE name = ?`, [name])) as unknown as [[{ backend: string }]];
-    const final = await readPurchase(db, database);
-    await db.end();
-    assert.equal(fence.backend, 'dynamodb');
+    const { fence, final } = await fenceAndSource(database, name);
+    assert.equal(fence, 'dynamodb');
     assert.ok(!final.some((r) => r.customerid === CUSTOMERS - 1));
 
     // The source's final state, transformed by this test's own code, item for item: already when the routing
@@ -231,7 +239,7 @@ async function assertCleanedUp(name: string, stream: string): Promise<void> {
   await assert.rejects(dynamoClient(config.aws).send(new DescribeTableCommand({ TableName: `ferry-${name}-versions` })), { name: 'ResourceNotFoundException' });
 }
 
-test('cancelling a migration during catch-up stops capture and apply and leaves the routing on MySQL', async () => {
+test('aborting a migration during catch-up stops capture and apply before the run ends, and leaves the routing on MySQL', async () => {
   const database = await purchaseDatabase('abort');
   const name = uniqueName('abort');
   const spec = exampleSpec('purchase-dms.json', name, database, uniqueName('purchase'));
@@ -244,17 +252,79 @@ test('cancelling a migration during catch-up stops capture and apply and leaves 
     assert.ok(i < 600, 'catch-up never started');
     await new Promise((r) => setTimeout(r, 100));
   }
-  await handle.cancel();
+  assert.equal(await migration.abort(), 'CANCELLED');
   await assert.rejects(migration.result(), /cancelled/i);
-
-  const description = await handle.describe();
-  assert.equal(description.status.name, 'CANCELLED');
-  assert.deepEqual(description.raw.pendingActivities ?? [], [], 'no capture or apply is left running');
+  assert.deepEqual(await activitiesLeftRunning(ferry, name), [], 'no capture or apply is left running');
   assert.equal(await ferry.resolveBackend(name), 'mysql');
   const db = await connectMysql(config.mysqlUrl);
   const [[fence]] = (await db.query(`SELECT backend FROM \`${database}\`.ferry_routing WHERE name = ?`, [name])) as unknown as [[{ backend: string }]];
   await db.end();
   assert.equal(fence.backend, 'mysql', 'the fence lets the application keep writing to MySQL');
+});
+
+test('an abort once the cutover has begun does not interrupt it: the freeze drains and flips, the approval is answered, the run completes, and the target equals the source', async () => {
+  const database = await purchaseDatabase('late_abort');
+  const name = uniqueName('late-abort');
+  const target = uniqueName('purchase');
+  const spec = exampleSpec('purchase-dms.json', name, database, target);
+  spec.capture = { createStream: true, shards: 1, cutover: 'manual' };
+  const migration = await ferry.startMigration(spec);
+  await waitForPhase(migration, 'catch-up', 1200);
+
+  // An application write holds the fence row's shared lock: the cutover, once approved, waits for it to commit.
+  const app = await connectMysql(config.mysqlUrl);
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let locked!: () => void;
+  const holding = new Promise<void>((resolve) => (locked = resolve));
+  const write = withSourceWrite(app, name, async (tx) => {
+    await tx.query(`UPDATE \`${database}\`.purchase SET quantity = quantity + 1 ORDER BY customerid, orderid, productid LIMIT 1`);
+    locked();
+    await released;
+  }, database);
+  await holding;
+
+  let approval: Promise<CutoverResult> | undefined;
+  for (let i = 0; !approval; i++) {
+    assert.ok(i < 60, 'the cutover was never approved');
+    const attempt = migration.approveCutover();
+    const refused = attempt.then(() => undefined, (err: Error) => err);
+    for (;;) {
+      const outcome = await Promise.race([refused, new Promise<'waiting'>((r) => setTimeout(() => r('waiting'), 200))]);
+      if (outcome instanceof Error) {
+        assert.match(outcome.message, /approve again/); // apply still catching up: approve again
+        await new Promise((r) => setTimeout(r, 1000));
+        break;
+      }
+      if ((await migration.progress()).phase === 'cutover') {
+        approval = attempt;
+        break;
+      }
+    }
+  }
+
+  // Aborted while the cutover waits at the fence; the write is let through once the workflow has the request.
+  const aborting = migration.abort();
+  for (let i = 0; ; i++) {
+    const events = (await ferry.client.workflow.getHandle(name).fetchHistory()).events ?? [];
+    if (events.some((e) => e.workflowExecutionCancelRequestedEventAttributes)) break;
+    assert.ok(i < 100, 'the abort never reached the workflow');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  release();
+  assert.equal(await write, true, 'the held write went to MySQL');
+  await app.end();
+
+  assert.equal(await aborting, 'COMPLETED', 'the cutover begun before the abort completed, and the run with it');
+  const cutover = await approval;
+  assert.ok(cutover.freezeMs >= 0);
+  assert.equal(await ferry.resolveBackend(name), 'dynamodb');
+  const report = await migration.result();
+  assert.equal(report.capture?.cutover?.freezeMs, cutover.freezeMs);
+  await assertCleanedUp(name, report.capture!.stream);
+  const { fence, final } = await fenceAndSource(database, name);
+  assert.equal(fence, 'dynamodb');
+  assertSameItems(await scanAll(target), dmsItems(final), dmsKey);
 });
 
 test('a target item that differs from the source after the drain rolls the cutover back: the check names its key, the routing stays on MySQL and the fence lets writes through again', async () => {

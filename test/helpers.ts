@@ -151,3 +151,15 @@ export async function scanAll(table: string): Promise<Record<string, AttributeVa
   );
   return parts.flat();
 }
+
+/** The activities a run scheduled that had not ended (completed, failed, cancelled, timed out) when the run did, by type. */
+export async function activitiesLeftRunning(ferry: FerryClient, workflowId: string): Promise<string[]> {
+  const events = (await ferry.client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+  const open = new Map<string, string>();
+  for (const e of events) {
+    if (e.activityTaskScheduledEventAttributes) open.set(String(e.eventId), e.activityTaskScheduledEventAttributes.activityType?.name ?? '?');
+    const ended = e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes ?? e.activityTaskCanceledEventAttributes ?? e.activityTaskTimedOutEventAttributes;
+    if (ended) open.delete(String(ended.scheduledEventId));
+  }
+  return [...open.values()];
+}

@@ -11,6 +11,7 @@ import {
   ActivityCancellationType,
   ApplicationFailure,
   CancellationScope,
+  CancelledFailure,
   condition,
   defineQuery,
   defineSignal,
@@ -38,11 +39,10 @@ const retry = { initialInterval: '1 second', backoffCoefficient: 2, maximumInter
 const { preflight } = proxyActivities<typeof activities>({ startToCloseTimeout: '10 minutes', retry: { ...retry, maximumAttempts: 3 } });
 const { planPartitions } = proxyActivities<typeof activities>({ startToCloseTimeout: '1 hour', heartbeatTimeout: '2 minutes', retry });
 const { readManifest } = proxyActivities<typeof activities>({ startToCloseTimeout: '1 minute', retry });
-const { exportPartition, transformPartition } = proxyActivities<typeof activities>({
-  startToCloseTimeout: '4 hours',
-  heartbeatTimeout: '2 minutes',
-  retry,
-});
+const bulkStage = { startToCloseTimeout: '4 hours', heartbeatTimeout: '2 minutes', retry } as const;
+const tryCancelBulk = proxyActivities<typeof activities>(bulkStage);
+// An abort waits until the partitions in flight have stopped, so nothing writes the target once the run is cancelled.
+const waitCancelBulk = proxyActivities<typeof activities>({ ...bulkStage, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED });
 const { captureStart, cleanUpCapture, currentBinlogPosition, listShards, measureLag } = proxyActivities<typeof activities>({ startToCloseTimeout: '1 minute', retry });
 // Waits for apply to catch up before an automatic cutover; heartbeats while it polls.
 const { awaitLag } = proxyActivities<typeof activities>({ startToCloseTimeout: '30 days', heartbeatTimeout: '1 minute', retry });
@@ -62,7 +62,9 @@ const { captureChanges } = proxyActivities<typeof activities>({
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 });
 // A short heartbeat timeout: a killed worker's partition moves to another worker within seconds.
-const { loadPartition } = proxyActivities<typeof activities>({ startToCloseTimeout: '12 hours', heartbeatTimeout: '20 seconds', retry });
+const loadStage = { startToCloseTimeout: '12 hours', heartbeatTimeout: '20 seconds', retry } as const;
+const tryCancelLoad = proxyActivities<typeof activities>(loadStage);
+const waitCancelLoad = proxyActivities<typeof activities>({ ...loadStage, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED });
 
 export type MigrationPhase = 'preflight' | 'planning' | 'bulk' | 'catch-up' | 'cutover' | 'done' | 'failed';
 
@@ -190,6 +192,16 @@ export async function migrateToDynamo(input: MigrationSpecInput, options: Migrat
     throw err;
   }
   const startedAt = workflowInfo().runStartTime.getTime();
+  /**
+   * An abort (the workflow's cancellation) stops the run only once nothing of it is left running: partitions in
+   * flight stop at their next checkpoint, capture and apply stop, and then the run ends cancelled. A cutover already
+   * begun is not interrupted: it completes, and the run with it, or rolls back and fails the run. Runs started
+   * before this was patched in keep the earlier behaviour: cancellation reached every activity at once.
+   */
+  const abortWaits = patched('abort-waits');
+  const root = CancellationScope.current();
+  const { exportPartition, transformPartition } = abortWaits ? waitCancelBulk : tryCancelBulk;
+  const { loadPartition } = abortWaits ? waitCancelLoad : tryCancelLoad;
   const state: MigrationProgress = { phase: 'preflight', paused: false, writeBudget: spec.writeBudget.itemsPerSecond, tables: [], plannedRows: 0, rowsDone: 0, rowsInFlight: 0, percent: 0, partitionsRunning: [], startedAt };
   const loading = new Set<string>();
 
@@ -224,7 +236,9 @@ export async function migrateToDynamo(input: MigrationSpecInput, options: Migrat
         );
       }
       cutoverApproved = true;
-      await condition(() => cutoverOutcome !== undefined);
+      // An abort does not interrupt a cutover: this answers with its outcome (the catch below answers a run that ended first).
+      const outcome = () => condition(() => cutoverOutcome !== undefined);
+      await (abortWaits ? CancellationScope.nonCancellable(outcome) : outcome());
       if (cutoverOutcome!.error !== undefined) throw cutoverOutcome!.error;
       return cutoverOutcome!.result!;
     },
@@ -263,11 +277,15 @@ export async function migrateToDynamo(input: MigrationSpecInput, options: Migrat
     ]);
   };
 
-  const captureScope = new CancellationScope();
+  // With abortWaits, capture and apply are out of the abort's reach (a non-cancellable parent) and stopped by the
+  // catch below: during a cutover they drain to the frozen position, and stopping them then would hold the
+  // source's writes frozen until spec.capture.maxFreezeMs.
+  const captureScope = abortWaits ? new CancellationScope({ cancellable: true, parent: new CancellationScope({ cancellable: false }) }) : new CancellationScope();
   let capture: Promise<CaptureResult> | undefined;
   /** Capture and apply while they run: a failed or cancelled run waits for them to stop. */
   const background: Promise<unknown>[] = [];
   let failure: unknown;
+  const running = new Set<Promise<void>>();
   try {
     phase('preflight');
     const checked = await preflight(spec, { resume: options.resume === true });
@@ -367,7 +385,6 @@ export async function migrateToDynamo(input: MigrationSpecInput, options: Migrat
 
     // Bounded fan-out: at most `concurrency` partitions in flight; a failure stops new launches,
     // lets the running ones finish (their manifests make a resumed run skip them), then fails the run.
-    const running = new Set<Promise<void>>();
     for (const { source, ranges } of plans) {
       for (const range of ranges) {
         await condition(() => failure !== undefined || (!state.paused && running.size < spec.bulk.concurrency));
@@ -414,23 +431,39 @@ export async function migrateToDynamo(input: MigrationSpecInput, options: Migrat
           await condition(() => cutoverApproved || failure !== undefined);
           if (failure !== undefined) throw failure;
         }
-        phase('cutover');
-        cutover = freezeAndFlip(spec, checked.tables, stage);
-        cutover.then(
-          (result) => void (cutoverOutcome = { result }),
-          (error) => void (cutoverOutcome = { error }),
-        );
-        await condition(() => frozenAt !== undefined || cutoverOutcome !== undefined);
-        if (frozenAt === undefined) await cutover; // failed before the freeze: throws
+        const cutOver = async () => {
+          phase('cutover');
+          cutover = freezeAndFlip(spec, checked.tables, stage);
+          cutover.then(
+            (result) => void (cutoverOutcome = { result }),
+            (error) => void (cutoverOutcome = { error }),
+          );
+          await condition(() => frozenAt !== undefined || cutoverOutcome !== undefined);
+          if (frozenAt === undefined) await cutover; // failed before the freeze: throws
+        };
+        if (abortWaits) {
+          // An abort that came with the approval, or while the lag was measured, stops the run before any freeze.
+          if (root.consideredCancelled) throw new CancelledFailure('the migration was aborted before its cutover began');
+          // From here the abort waits: the cutover and the drain behind it end in a flip or a rollback.
+          await CancellationScope.nonCancellable(cutOver);
+        } else {
+          await cutOver();
+        }
       }
-      state.capture.stopAt = captureStopAt;
-      const shipped = await capture;
-      captureComplete = true;
-      const applied = await applying!;
-      drained = true;
-      const cut = cutover ? await cutover : undefined;
-      captured = { stream: state.capture.stream, startReused: state.capture.reused, resumeNote: state.capture.resumeNote, ...shipped, apply: applied, cutover: cut };
-      if (spec.capture!.cleanup) await cleanUpCapture(checked.capture!.createdStream ? state.capture.stream : undefined, checked.capture!.versionsTable);
+      // Capture and apply are out of the abort's reach (see captureScope): without a cutover, an abort stops the drain.
+      const drain = <T>(work: Promise<T>): Promise<T> => (abortWaits && !cutover ? Promise.race([work, root.cancelRequested]) : work);
+      const finish = async (): Promise<MigrationReport['capture']> => {
+        state.capture!.stopAt = captureStopAt;
+        const shipped = await drain(capture!);
+        captureComplete = true;
+        const applied = await drain(applying!);
+        drained = true;
+        const cut = cutover ? await cutover : undefined;
+        if (spec.capture!.cleanup) await cleanUpCapture(checked.capture!.createdStream ? state.capture!.stream : undefined, checked.capture!.versionsTable);
+        return { stream: state.capture!.stream, startReused: state.capture!.reused, resumeNote: state.capture!.resumeNote, ...shipped, apply: applied, cutover: cut };
+      };
+      // Past a cutover the migration is done whatever is asked of it: its report and clean-up are not cancelled.
+      captured = abortWaits && cutover ? await CancellationScope.nonCancellable(finish) : await finish();
     }
 
     phase('done');
@@ -438,11 +471,12 @@ export async function migrateToDynamo(input: MigrationSpecInput, options: Migrat
   } catch (err) {
     state.error = err instanceof Error ? err.message : String(err);
     phase('failed');
+    cutoverOutcome ??= { error: err }; // an approval still waiting gets the reason the run ended
     // Stop capturing: a failed or cancelled migration leaves nothing running.
     // Wait until they have stopped, so a cancelled run leaves nothing reading the binlog or writing the target.
     await CancellationScope.nonCancellable(async () => {
       captureScope.cancel();
-      await Promise.allSettled(background);
+      await Promise.allSettled(abortWaits ? [...background, ...running] : background);
     });
     throw err;
   }
