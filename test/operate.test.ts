@@ -5,7 +5,8 @@
  * its phase by search attribute, while DynamoDB throttles writes beyond
  * 2,000 items/s (the worker's FERRY_FAULT_WRITE_CAPACITY hook: DynamoDB Local
  * never throttles on its own). Nothing is lost. The same again through
- * ferry's own CLI: status, pause, throttle, continue, watch.
+ * ferry's own CLI: status, pause, throttle, continue, watch; and an abort
+ * while a partition loads, then `ferry resume`.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,7 +19,7 @@ import { dynamoClient } from '../src/aws.js';
 import { FerryClient } from '../src/client.js';
 import { loadConfig } from '../src/config.js';
 import { connectMysql } from '../src/mysql.js';
-import { idMapping, runFerry, runProcess, scanAll, startWorkerProcess, stopProcess, temporalCli, uniqueName } from './helpers.js';
+import { activitiesLeftRunning, idMapping, runFerry, runProcess, scanAll, startWorkerProcess, stopProcess, temporalCli, uniqueName } from './helpers.js';
 
 const config = loadConfig();
 const database = `operate_${uniqueName('t').replace(/-/g, '_')}`;
@@ -183,6 +184,46 @@ test("operated from ferry's CLI: paused, shown, re-budgeted, continued and watch
     assert.match(unknown.stderr, new RegExp(`no migration named ${name}-nope in namespace `), `ferry ${command[0]}`);
   }
 
+  const ids = new Set((await scanAll(target)).map((i) => Number(i.id!.N)));
+  assert.equal(ids.size, ROWS, 'every row arrived once');
+});
+
+test("aborted from ferry's CLI while a partition loads: the run ends only after every activity it started, nothing writes after it, and ferry resume goes on from the finished partitions", async () => {
+  const name = uniqueName('operate-abort');
+  const target = uniqueName('orders');
+  const migration = await ferry.startMigration(slowSpec(name, target));
+  await until('a partition loading after one has finished', async () => {
+    const p = await migration.progress();
+    return p.tables[0] && p.tables[0].partitionsDone >= 1 && p.rowsInFlight > 0 ? p : undefined;
+  });
+
+  const aborted = await runFerry(['abort', name]);
+  assert.equal(aborted.code, 0, aborted.stdout + aborted.stderr);
+  assert.match(aborted.stdout, new RegExp(`abort: stopping ${name} \\(phase bulk\\): partitions in flight stop at their next checkpoint`));
+  assert.match(aborted.stdout, new RegExp(`abort: ${name} is cancelled; nothing of it runs any more`));
+  const finished = Number(/abort: (\d) of 3 partitions had finished\. .*`ferry resume /.exec(aborted.stdout)?.[1]);
+  assert.ok(finished >= 1 && finished < 3, aborted.stdout);
+  assert.equal(await migration.status(), 'CANCELLED');
+
+  // The loading partition stopped before the run ended: nothing it started can still write to the target.
+  assert.deepEqual(await activitiesLeftRunning(ferry, name), []);
+  const loaded = (await scanAll(target)).length;
+  await new Promise((r) => setTimeout(r, 2000));
+  assert.equal((await scanAll(target)).length, loaded, 'nothing wrote to the target after the abort');
+  assert.ok(loaded < ROWS, `the abort stopped the copy short (${loaded} items)`);
+
+  const late = await runFerry(['abort', name]);
+  assert.equal(late.code, 1);
+  assert.match(late.stderr, new RegExp(`migration ${name} is not running \\(it is cancelled\\): nothing to abort`));
+  const status = await runFerry(['status', name]);
+  assert.equal(status.code, 0, status.stderr);
+  assert.match(status.stdout, new RegExp(`status: ${name}: cancelled[\\s\\S]*it was aborted \\(cancelled\\); \`ferry resume ${name}\``));
+
+  const resumed = await runFerry(['resume', name, '--no-embedded-worker'], { FERRY_TASK_QUEUE: taskQueue });
+  assert.equal(resumed.code, 0, resumed.stdout + resumed.stderr);
+  assert.match(resumed.stdout, new RegExp(`${finished} partitions reused from an earlier run`));
+  const report = await migration.result();
+  assert.equal(report.partitions.filter((p) => p.reused).length, finished);
   const ids = new Set((await scanAll(target)).map((i) => Number(i.id!.N)));
   assert.equal(ids.size, ROWS, 'every row arrived once');
 });

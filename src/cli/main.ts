@@ -9,7 +9,7 @@ import { RESUMABLE_SETTINGS } from '../spec.js';
 import { describeFailure } from '../temporal.js';
 import { runMigrate, runResume, runVerify } from './migrate.js';
 import { runDemo } from './demo.js';
-import { runContinue, runCutover, runPause, runStatus, runThrottle, runWatch } from './operate.js';
+import { runAbort, runContinue, runCutover, runPause, runStatus, runThrottle, runWatch } from './operate.js';
 import { runSmoke } from './smoke.js';
 
 const say = (line: string) => console.log(`ferry ${line}`);
@@ -120,6 +120,12 @@ export function buildProgram(): Command {
     .argument('<workflow-id>', 'the migration (its spec name), in catch-up, with spec.capture.cutover "manual"')
     .description('approve the cutover: freeze writes at the fence, drain, flip the routing record, release; prints the freeze in ms')
     .action(async (workflowId: string) => runCutover(workflowId, say));
+
+  program
+    .command('abort')
+    .argument('<workflow-id>', 'the migration (its spec name), still running')
+    .description('stop a migration and wait until nothing of it runs: partitions in flight stop at a checkpoint, capture and apply stop, the routing stays on MySQL; a cutover already begun is not interrupted. `ferry resume` goes on from what was kept')
+    .action(async (workflowId: string) => runAbort(workflowId, say));
 
   program
     .command('verify')

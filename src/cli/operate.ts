@@ -1,7 +1,7 @@
 /**
  * Operating a running migration from ferry's CLI, however it was started
  * (`ferry migrate`, the Temporal CLI or Web UI, the typed client): `ferry
- * status`, `watch`, `pause`, `continue`, `throttle` and `cutover`.
+ * status`, `watch`, `pause`, `continue`, `throttle`, `cutover` and `abort`.
  * Each names the migration by its workflow id (the spec's name) and refuses,
  * saying why, a run that does not exist, is not a migration or has ended.
  */
@@ -90,6 +90,8 @@ export async function runStatus(workflowId: string, say: Say): Promise<void> {
       for (const line of describeProgress(await progressOf(migration))) say(`status: ${line}`);
     } else if (migration.status === 'completed') {
       printReport(await migration.handle.result(), say);
+    } else if (migration.status === 'cancelled') {
+      say(`status: it was aborted (cancelled); \`ferry resume ${workflowId}\` starts a new run that reuses every finished partition`);
     } else {
       const cause = await migration.handle.result().then(
         () => 'no failure recorded',
@@ -162,5 +164,31 @@ export async function runCutover(workflowId: string, say: Say): Promise<void> {
     const result = await migration.handle.approveCutover();
     say(`cutover: ${workflowId} now routes to DynamoDB; writes were frozen for ${result.freezeMs} ms; final binlog position ${result.position.file}:${result.position.position}`);
     say(`cutover: inside the freeze, the ${result.check.items} items touched by the ${result.check.changes} changes of the last ${result.check.coveredMs} ms matched the source`);
+  });
+}
+
+/** `ferry abort ID`: cancels the migration and waits until nothing of it runs; says how it ended and what is kept. */
+export async function runAbort(workflowId: string, say: Say): Promise<void> {
+  await withRunningMigration(workflowId, 'abort', async (migration) => {
+    // Also proves a worker polls: the run stops only when one handles the cancellation.
+    const before = await progressOf(migration);
+    say(
+      before.phase === 'cutover'
+        ? `abort: ${workflowId} is in its cutover, which an abort does not interrupt: it flips or rolls back within spec.capture.maxFreezeMs, and the run ends with it`
+        : `abort: stopping ${workflowId} (phase ${before.phase}): partitions in flight stop at their next checkpoint${before.capture ? ', capture and apply stop' : ''}…`,
+    );
+    const status = (await migration.handle.abort()).toLowerCase();
+    if (status === 'completed') {
+      printReport(await migration.handle.result(), say);
+      throw new Error(`${workflowId} was not aborted: its cutover had begun and completed, and the application now routes to DynamoDB`);
+    }
+    // The ended run's last state, replayed by a worker.
+    const after = await progressOf(migration).catch(() => before);
+    const partitions = after.tables.reduce((n, t) => n + t.partitions, 0);
+    const partitionsDone = after.tables.reduce((n, t) => n + t.partitionsDone, 0);
+    const ended = status === 'cancelled' ? 'is cancelled' : `ended ${status} before the abort took effect (${after.error ?? 'no cause recorded'})`;
+    say(`abort: ${workflowId} ${ended}; nothing of it runs any more${after.capture ? ', and the application stays routed to MySQL' : ''}`);
+    const kept = after.capture ? 'its finished partitions, its stream and the changes captured in it' : 'its finished partitions';
+    say(`abort: ${partitionsDone} of ${partitions} partitions had finished. The target keeps what was loaded, and staging keeps ${kept}: \`ferry resume ${workflowId}\` goes on from them`);
   });
 }
