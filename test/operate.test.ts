@@ -5,21 +5,21 @@
  * its phase by search attribute, while DynamoDB throttles writes beyond
  * 2,000 items/s (the worker's FERRY_FAULT_WRITE_CAPACITY hook: DynamoDB Local
  * never throttles on its own). Nothing is lost. The same again through
- * ferry's own CLI: status, pause, throttle, continue, watch; and an abort
- * while a partition loads, then `ferry resume`.
+ * ferry's own CLI: status, pause, throttle, continue, watch; an abort while
+ * a partition loads, then `ferry resume`; and `ferry migrate` interrupted.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { dynamoClient } from '../src/aws.js';
 import { FerryClient } from '../src/client.js';
 import { loadConfig } from '../src/config.js';
 import { connectMysql } from '../src/mysql.js';
-import { activitiesLeftRunning, idMapping, runFerry, runProcess, scanAll, startWorkerProcess, stopProcess, temporalCli, uniqueName } from './helpers.js';
+import { activitiesLeftRunning, idMapping, ROOT, runFerry, runProcess, scanAll, startWorkerProcess, stopProcess, temporalCli, uniqueName } from './helpers.js';
 
 const config = loadConfig();
 const database = `operate_${uniqueName('t').replace(/-/g, '_')}`;
@@ -224,6 +224,32 @@ test("aborted from ferry's CLI while a partition loads: the run ends only after 
   assert.match(resumed.stdout, new RegExp(`${finished} partitions reused from an earlier run`));
   const report = await migration.result();
   assert.equal(report.partitions.filter((p) => p.reused).length, finished);
+  const ids = new Set((await scanAll(target)).map((i) => Number(i.id!.N)));
+  assert.equal(ids.size, ROWS, 'every row arrived once');
+});
+
+test('`ferry migrate` interrupted (Ctrl-C) leaves its migration running, says how to reach it, and another worker finishes it with every row', async () => {
+  const name = uniqueName('operate-ctrlc');
+  const target = uniqueName('orders');
+  const specFile = path.join(specDir, `${name}.json`);
+  fs.writeFileSync(specFile, JSON.stringify(slowSpec(name, target)));
+  // The command's own worker shares the task queue with this file's worker, which is left to finish the run.
+  const child = spawn(path.join(ROOT, 'ferry'), ['migrate', specFile], { cwd: ROOT, env: { ...process.env, FERRY_TASK_QUEUE: taskQueue }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+  const migration = ferry.getMigration(name);
+  await until('the bulk phase', async () => (stdout.includes(`started ${name}`) && (await migration.progress()).phase === 'bulk' ? true : undefined));
+
+  child.kill('SIGINT');
+  assert.equal(await exited, 1, stdout + stderr);
+  assert.match(stderr, new RegExp(`interrupted: ${name} is still running in Temporal; this command's worker has stopped, so it waits for a worker on task queue ${taskQueue} .*\`ferry watch ${name}\` shows it again, \`ferry abort ${name}\` stops it`));
+  assert.equal(await migration.status(), 'RUNNING');
+
+  const report = await migration.result();
+  assert.equal(report.rows, ROWS);
   const ids = new Set((await scanAll(target)).map((i) => Number(i.id!.N)));
   assert.equal(ids.size, ROWS, 'every row arrived once');
 });

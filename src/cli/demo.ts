@@ -10,7 +10,7 @@ import path from 'node:path';
 import { FerryClient, withSourceWrite, type MigrationReport, type MigrationSpecInput } from '../client.js';
 import { loadConfig, projectRoot } from '../config.js';
 import { connectMysql } from '../mysql.js';
-import { printReport, watch } from './migrate.js';
+import { interruptedWhileWatching, interruption, printReport, watch } from './migrate.js';
 import { workflowUrl } from './smoke.js';
 
 const DATABASE = 'ferry_demo';
@@ -80,11 +80,15 @@ export async function runDemo(options: { rows: number; say: (line: string) => vo
   const worker = await createWorker(config);
   const stop = { now: false };
   const app = loadGenerator(spec.name, Math.ceil(options.rows / 60), stop);
+  const interrupted = interruption();
+  let watching = false; // between the start and the end of the run: an interruption leaves it running
   try {
     const report = await worker.runUntil(async () => {
       const migration = await ferry.startMigration(spec);
+      watching = true;
       say(`demo: started migration ${spec.name} with a load generator writing to the source; watch it at ${workflowUrl(config.temporal, spec.name)}`);
-      const result = await watch(migration, say);
+      const result = await interrupted.race(watch(migration, say, 'demo'));
+      watching = false;
       const written = await app;
       say(`demo: the load generator made ${written.writes.toLocaleString('en')} writes to MySQL during the migration${written.fenced ? ', then the fence sent it to DynamoDB' : ''}`);
       const verified = await ferry.verify(spec);
@@ -103,7 +107,11 @@ export async function runDemo(options: { rows: number; say: (line: string) => vo
     }
     say(`demo: Web UI: ${workflowUrl(config.temporal, spec.name)}`);
     return report;
+  } catch (err) {
+    if (interrupted.fired() && watching) throw interruptedWhileWatching(spec.name, config.temporal.taskQueue, true);
+    throw err;
   } finally {
+    interrupted.dispose();
     stop.now = true;
     await app.catch(() => undefined);
     await ferry.close();

@@ -99,6 +99,41 @@ async function withWorker<T>(embedded: boolean, work: () => Promise<T>): Promise
   return worker.runUntil(work());
 }
 
+/**
+ * Ctrl-C or SIGTERM while a command watches a run. Listening takes over Node's default exit on the
+ * signal; an embedded worker's runtime also shuts that worker down on it.
+ */
+export function interruption(): { signalled: Promise<NodeJS.Signals>; fired: () => boolean; race: <T>(work: Promise<T>) => Promise<T>; dispose: () => void } {
+  let fired = false;
+  let handler: (signal: NodeJS.Signals) => void = () => {};
+  const signalled = new Promise<NodeJS.Signals>((resolve) => {
+    handler = (signal) => {
+      fired = true;
+      resolve(signal);
+    };
+  });
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return {
+    signalled,
+    fired: () => fired,
+    /** `work`, or an error as soon as the signal comes. */
+    race: <T>(work: Promise<T>) => Promise.race([work, signalled.then((signal) => Promise.reject(new Error(`${signal} while watching`)))]),
+    dispose: () => {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+    },
+  };
+}
+
+/** A run is durable: stopping the command that watched it stops neither it nor the workers polling its task queue. */
+export function interruptedWhileWatching(workflowId: string, queue: string, embeddedWorker: boolean): Error {
+  const where = embeddedWorker
+    ? `this command's worker has stopped, so it waits for a worker on task queue ${queue} (\`FERRY_TASK_QUEUE=${queue} ferry worker\`), which goes on from its checkpoints`
+    : `the workers on task queue ${queue} go on with it`;
+  return new Error(`interrupted: ${workflowId} is still running in Temporal; ${where}. \`ferry watch ${workflowId}\` shows it again, \`ferry abort ${workflowId}\` stops it`);
+}
+
 /** Starts a run with a worker (unless told otherwise), draws its progress and prints its report. */
 async function runWatched(
   start: (ferry: FerryClient, config: ReturnType<typeof loadConfig>) => Promise<{ migration: MigrationHandle; announce: string }>,
@@ -106,15 +141,22 @@ async function runWatched(
 ): Promise<MigrationReport> {
   const config = loadConfig();
   const ferry = await FerryClient.connect(config);
+  const interrupted = interruption();
+  let workflowId: string | undefined;
   try {
     return await withWorker(options.embeddedWorker, async () => {
       const { migration, announce } = await start(ferry, config);
+      workflowId = migration.workflowId;
       options.say(`${announce}; watch it at ${workflowUrl(config.temporal, migration.workflowId)}`);
-      const report = await watch(migration, options.say);
+      const report = await interrupted.race(watch(migration, options.say));
       printReport(report, options.say);
       return report;
     });
+  } catch (err) {
+    if (!interrupted.fired() || workflowId === undefined) throw err;
+    throw interruptedWhileWatching(workflowId, config.temporal.taskQueue, options.embeddedWorker);
   } finally {
+    interrupted.dispose();
     await ferry.close();
   }
 }

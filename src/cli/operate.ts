@@ -175,7 +175,7 @@ export async function runAbort(workflowId: string, say: Say): Promise<void> {
     say(
       before.phase === 'cutover'
         ? `abort: ${workflowId} is in its cutover, which an abort does not interrupt: it flips or rolls back within spec.capture.maxFreezeMs, and the run ends with it`
-        : `abort: stopping ${workflowId} (phase ${before.phase}): partitions in flight stop at their next checkpoint${before.capture ? ', capture and apply stop' : ''}…`,
+        : `abort: stopping ${workflowId} (phase ${before.phase}): ${[PAUSABLE_PHASES.has(before.phase) ? 'partitions in flight stop at their next checkpoint' : '', before.capture ? 'capture and apply stop' : ''].filter(Boolean).join(', ')}…`,
     );
     const status = (await migration.handle.abort()).toLowerCase();
     if (status === 'completed') {
