@@ -118,6 +118,9 @@ export async function freezeAndFlip(spec: MigrationSpec, tables: SourceTable[], 
         );
       }
       context.heartbeat();
+      // The run never cancels its cutover (an abort waits for it); this is its workflow gone (terminated) or the
+      // worker shutting down: nobody would record a flip, so release the freeze now rather than at maxFreezeMs.
+      if (context.cancellationSignal.aborted) throw context.cancellationSignal.reason;
       await sleep(20);
     }
     const drainedAt = performance.now();

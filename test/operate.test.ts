@@ -204,6 +204,8 @@ test("aborted from ferry's CLI while a partition loads: the run ends only after 
   const finished = Number(/abort: (\d) of 3 partitions had finished\. .*`ferry resume /.exec(aborted.stdout)?.[1]);
   assert.ok(finished >= 1 && finished < 3, aborted.stdout);
   assert.equal(await migration.status(), 'CANCELLED');
+  const description = await ferry.client.workflow.getHandle(name).describe();
+  assert.deepEqual(description.searchAttributes.FerryPhase, ['aborted'], 'an aborted run is told apart from a failed one');
 
   // The loading partition stopped before the run ended: nothing it started can still write to the target.
   assert.deepEqual(await activitiesLeftRunning(ferry, name), []);

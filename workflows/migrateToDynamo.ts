@@ -16,6 +16,7 @@ import {
   defineQuery,
   defineSignal,
   defineUpdate,
+  isCancellation,
   log,
   patched,
   proxyActivities,
@@ -66,7 +67,8 @@ const loadStage = { startToCloseTimeout: '12 hours', heartbeatTimeout: '20 secon
 const tryCancelLoad = proxyActivities<typeof activities>(loadStage);
 const waitCancelLoad = proxyActivities<typeof activities>({ ...loadStage, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED });
 
-export type MigrationPhase = 'preflight' | 'planning' | 'bulk' | 'catch-up' | 'cutover' | 'done' | 'failed';
+/** `aborted`: cancelled (`ferry abort`); shown while the run waits for what it started to stop, and after. */
+export type MigrationPhase = 'preflight' | 'planning' | 'bulk' | 'catch-up' | 'cutover' | 'done' | 'failed' | 'aborted';
 
 export interface PartitionReport {
   partition: string;
@@ -470,7 +472,7 @@ export async function migrateToDynamo(input: MigrationSpecInput, options: Migrat
     return { ...buildReport(spec.name, plans, reports, checked.createdTables, workflowNow() - startedAt), capture: captured };
   } catch (err) {
     state.error = err instanceof Error ? err.message : String(err);
-    phase('failed');
+    phase(abortWaits && isCancellation(err) ? 'aborted' : 'failed');
     cutoverOutcome ??= { error: err }; // an approval still waiting gets the reason the run ended
     // Stop capturing: a failed or cancelled migration leaves nothing running.
     // Wait until they have stopped, so a cancelled run leaves nothing reading the binlog or writing the target.
