@@ -125,6 +125,9 @@ test('ferry resume of a capture run goes on from where it had shipped while the 
   assert.equal(run4.code, 0, run4.stdout + run4.stderr);
   assert.match(run4.stdout, new RegExp(`still holds every change since then \\(it keeps records 24 h\\), so capture goes on from ${shipped.file}:${shipped.position}, where the earlier run had shipped to`));
   assert.match(run4.stdout, new RegExp(`report: capture: \\d+ changes shipped to \\S+ from ${shipped.file}:${shipped.position} to `));
+  // Rows deleted since the first run planned the copy: the finished copy still reads 100%, not the share of planned rows it found.
+  const { searchAttributes } = await ferry.client.workflow.getHandle(name).describe();
+  assert.deepEqual([searchAttributes.FerryPhase, searchAttributes.FerryPercent], [['done'], [100]]);
 
   const db = await connectMysql(config.mysqlUrl);
   const [rows] = await db.query(`SELECT id, amount, note FROM ${t}`);

@@ -202,6 +202,7 @@ export async function migrateToDynamo(input: MigrationSpecInput, options: Migrat
    */
   const abortWaits = patched('abort-waits');
   const root = CancellationScope.current();
+  const percentFullWhenDone = patched('percent-full-when-done');
   const { exportPartition, transformPartition } = abortWaits ? waitCancelBulk : tryCancelBulk;
   const { loadPartition } = abortWaits ? waitCancelLoad : tryCancelLoad;
   const state: MigrationProgress = { phase: 'preflight', paused: false, writeBudget: spec.writeBudget.itemsPerSecond, tables: [], plannedRows: 0, rowsDone: 0, rowsInFlight: 0, percent: 0, partitionsRunning: [], startedAt };
@@ -365,7 +366,9 @@ export async function migrateToDynamo(input: MigrationSpecInput, options: Migrat
         table.rowsDone += report.rows;
         table.itemsDone += report.items;
         state.rowsDone += report.rows;
-        state.percent = state.plannedRows ? Math.min(100, Math.round((state.rowsDone / state.plannedRows) * 1000) / 10) : 100;
+        // Planned rows are counted before the copy: rows deleted meanwhile would leave a finished copy short of 100%.
+        const allDone = percentFullWhenDone && state.tables.every((t) => t.partitionsDone === t.partitions);
+        state.percent = state.plannedRows && !allDone ? Math.min(100, Math.round((state.rowsDone / state.plannedRows) * 1000) / 10) : 100;
         upsertSearchAttributes([{ key: FerryPercent, value: state.percent }]);
       } finally {
         state.partitionsRunning = state.partitionsRunning.filter((p) => p !== id);
