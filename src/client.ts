@@ -17,6 +17,7 @@ import type { LoadCheckpoint } from '../activities/load.js';
 import { dynamoClient } from './aws.js';
 import { resolveBackend, withSourceWrite, type Backend } from './capture/routing.js';
 import { readerLag } from './capture/lag.js';
+import { FerryPhase, FerryPercent } from './searchAttributes.js';
 import type { MigrationProgress, MigrationReport } from '../workflows/migrateToDynamo.js';
 import type { VerifyReport } from '../workflows/verifyMigration.js';
 
@@ -126,6 +127,19 @@ export class MigrationHandle {
   }
 }
 
+/** One migration as the namespace's visibility lists it: its latest run. */
+export interface MigrationSummary {
+  workflowId: string;
+  /** RUNNING, COMPLETED, FAILED, CANCELLED, TERMINATED, TIMED_OUT. */
+  status: string;
+  /** The FerryPhase and FerryPercent search attributes, once the run has set them. */
+  phase?: string;
+  percent?: number;
+  startTime: Date;
+  closeTime?: Date;
+  taskQueue: string;
+}
+
 export class FerryClient {
   private constructor(
     readonly client: Client,
@@ -165,6 +179,25 @@ export class FerryClient {
     }
     if (description.type !== 'migrateToDynamo') throw new Error(`${workflowId} is a ${description.type} workflow, not a migration (migrateToDynamo)`);
     return description;
+  }
+
+  /**
+   * The migrations in the namespace, newest first, one per workflow id (its latest run: a resumed
+   * migration's earlier runs are left out); `running` keeps only those still running. Visibility is
+   * eventually consistent: a run started or ended a moment ago may show its previous state.
+   */
+  async listMigrations(options: { running?: boolean; limit?: number } = {}): Promise<MigrationSummary[]> {
+    const limit = options.limit ?? 20;
+    const query = `WorkflowType = 'migrateToDynamo'${options.running ? " AND ExecutionStatus = 'Running'" : ''}`;
+    const found = new Map<string, MigrationSummary>();
+    for await (const run of this.client.workflow.list({ query })) {
+      if (found.has(run.workflowId)) continue;
+      const phase = run.typedSearchAttributes.get(FerryPhase);
+      const percent = run.typedSearchAttributes.get(FerryPercent);
+      found.set(run.workflowId, { workflowId: run.workflowId, status: run.status.name, phase, percent, startTime: run.startTime, closeTime: run.closeTime, taskQueue: run.taskQueue });
+      if (found.size >= limit) break;
+    }
+    return [...found.values()];
   }
 
   /**

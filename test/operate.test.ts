@@ -226,6 +226,12 @@ test("aborted from ferry's CLI while a partition loads: the run ends only after 
   assert.match(resumed.stdout, new RegExp(`${finished} partitions reused from an earlier run`));
   const report = await migration.result();
   assert.equal(report.partitions.filter((p) => p.reused).length, finished);
+  // One line for the migration, its latest run, though it has two (the aborted one and the resumed one).
+  await until('ferry list to show the resumed run', async () => {
+    const listed = await runFerry(['list', '--limit', '1000']);
+    const lines = listed.stdout.split('\n').filter((line) => line.includes(name));
+    return lines.length === 1 && /completed\s+done\s+100\.0%/.test(lines[0]!) ? true : undefined;
+  });
   const ids = new Set((await scanAll(target)).map((i) => Number(i.id!.N)));
   assert.equal(ids.size, ROWS, 'every row arrived once');
 });
@@ -249,6 +255,13 @@ test('`ferry migrate` interrupted (Ctrl-C) leaves its migration running, says ho
   assert.equal(await exited, 1, stdout + stderr);
   assert.match(stderr, new RegExp(`interrupted: ${name} is still running in Temporal; this command's worker has stopped, so it waits for a worker on task queue ${taskQueue} .*\`ferry watch ${name}\` shows it again, \`ferry abort ${name}\` stops it`));
   assert.equal(await migration.status(), 'RUNNING');
+  await until('ferry list --running to show it', async () => {
+    const listed = await runFerry(['list', '--running', '--limit', '1000']);
+    return new RegExp(`list: ${name}\\s+running\\s+bulk\\s`).test(listed.stdout) ? true : undefined;
+  });
+  const badLimit = await runFerry(['list', '--limit', '0']);
+  assert.equal(badLimit.code, 1);
+  assert.match(badLimit.stderr, /--limit must be a whole number of at least 1; got "0"/);
 
   const report = await migration.result();
   assert.equal(report.rows, ROWS);

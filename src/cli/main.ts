@@ -9,7 +9,7 @@ import { RESUMABLE_SETTINGS } from '../spec.js';
 import { describeFailure } from '../temporal.js';
 import { runMigrate, runResume, runVerify } from './migrate.js';
 import { runDemo } from './demo.js';
-import { runAbort, runContinue, runCutover, runPause, runStatus, runThrottle, runWatch } from './operate.js';
+import { parseListLimit, runAbort, runContinue, runCutover, runList, runPause, runStatus, runThrottle, runWatch } from './operate.js';
 import { runSmoke } from './smoke.js';
 
 const say = (line: string) => console.log(`ferry ${line}`);
@@ -92,6 +92,13 @@ export function buildProgram(): Command {
     .action(async (workflowId: string, options: { embeddedWorker: boolean; spec?: string }) => {
       await runResume(workflowId, { embeddedWorker: options.embeddedWorker, specFile: options.spec, say });
     });
+
+  program
+    .command('list')
+    .option('--running', 'only the migrations still running')
+    .option('--limit <n>', 'how many, newest first', parseListLimit, 20)
+    .description('list the migrations in the namespace, newest first, one line each (its latest run): name, status, phase, bulk copy done, started, ended')
+    .action(async (options: { running?: boolean; limit: number }) => runList({ running: options.running === true, limit: options.limit }, say));
 
   const operations: [name: string, description: string, run: (workflowId: string, say: (line: string) => void) => Promise<void>][] = [
     ['status', "show a migration's state once: phase, rows, partitions, paused or not, write budget, apply lag; an ended run's report or failure", runStatus],

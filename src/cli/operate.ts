@@ -1,7 +1,8 @@
 /**
  * Operating a running migration from ferry's CLI, however it was started
  * (`ferry migrate`, the Temporal CLI or Web UI, the typed client): `ferry
- * status`, `watch`, `pause`, `continue`, `throttle`, `cutover` and `abort`.
+ * status`, `watch`, `pause`, `continue`, `throttle`, `cutover` and `abort`;
+ * `ferry list` names them.
  * Each names the migration by its workflow id (the spec's name) and refuses,
  * saying why, a run that does not exist, is not a migration or has ended.
  */
@@ -191,4 +192,38 @@ export async function runAbort(workflowId: string, say: Say): Promise<void> {
     const kept = after.capture ? 'its finished partitions, its stream and the changes captured in it' : 'its finished partitions';
     say(`abort: ${partitionsDone} of ${partitions} partitions had finished. The target keeps what was loaded, and staging keeps ${kept}: \`ferry resume ${workflowId}\` goes on from them`);
   });
+}
+
+/** Parses `ferry list --limit`: a whole number of at least 1. */
+export function parseListLimit(value: string): number {
+  const limit = Number(value);
+  if (!Number.isInteger(limit) || limit < 1) throw new Error(`--limit must be a whole number of at least 1; got "${value}"`);
+  return limit;
+}
+
+/** `ferry list`: the namespace's migrations, newest first, one line each: the names the other commands take. */
+export async function runList(options: { running: boolean; limit: number }, say: Say): Promise<void> {
+  const ferry = await FerryClient.connect(loadConfig());
+  try {
+    const migrations = await ferry.listMigrations(options);
+    const { namespace, address } = ferry.config.temporal;
+    if (migrations.length === 0) {
+      say(`list: no ${options.running ? 'running ' : ''}migrations in namespace ${namespace} at ${address}`);
+      return;
+    }
+    const rows = migrations.map((m) => [
+      m.workflowId,
+      m.status.toLowerCase(),
+      m.phase ?? '-',
+      m.percent === undefined ? '-' : `${m.percent.toFixed(1)}%`,
+      m.startTime.toISOString().slice(0, 19).replace('T', ' '),
+      m.closeTime ? m.closeTime.toISOString().slice(0, 19).replace('T', ' ') : '-',
+    ]);
+    const header = ['NAME', 'STATUS', 'PHASE', 'BULK', 'STARTED (UTC)', 'ENDED (UTC)'];
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+    for (const row of [header, ...rows]) say(`list: ${row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()}`);
+    if (migrations.length === options.limit) say(`list: the newest ${options.limit}; --limit N shows more`);
+  } finally {
+    await ferry.close();
+  }
 }
