@@ -19,7 +19,7 @@ import { dynamoClient } from '../src/aws.js';
 import { FerryClient } from '../src/client.js';
 import { loadConfig } from '../src/config.js';
 import { connectMysql } from '../src/mysql.js';
-import { activitiesLeftRunning, idMapping, ROOT, runFerry, runProcess, scanAll, startWorkerProcess, stopProcess, temporalCli, uniqueName } from './helpers.js';
+import { activitiesLeftRunning, idMapping, ROOT, runFerry, runProcess, TSX_LOADER, scanAll, startWorkerProcess, stopProcess, temporalCli, uniqueName } from './helpers.js';
 
 const config = loadConfig();
 const database = `operate_${uniqueName('t').replace(/-/g, '_')}`;
@@ -265,6 +265,24 @@ test('`ferry migrate` interrupted (Ctrl-C) leaves its migration running, says ho
 
   const report = await migration.result();
   assert.equal(report.rows, ROWS);
+  const ids = new Set((await scanAll(target)).map((i) => Number(i.id!.N)));
+  assert.equal(ids.size, ROWS, 'every row arrived once');
+});
+
+test('the typed client example (docs/examples/client.ts) runs as docs/client.md says: started, budgeted, followed, cut over by hand, reported', async () => {
+  const name = uniqueName('operate-client');
+  const target = uniqueName('orders');
+  const specFile = path.join(specDir, `${name}.json`);
+  const spec = { name, source: { database }, mapping: idMapping(database, 'orders', target), target: { create: true }, capture: { createStream: true, shards: 1, cutover: 'manual' } };
+  fs.writeFileSync(specFile, JSON.stringify(spec));
+
+  const ran = await runProcess(process.execPath, ['--import', TSX_LOADER, path.join(ROOT, 'docs', 'examples', 'client.ts'), specFile], { FERRY_TASK_QUEUE: taskQueue });
+  assert.equal(ran.code, 0, ran.stdout + ran.stderr);
+  assert.match(ran.stdout, new RegExp(`^started ${name}$`, 'm'));
+  assert.match(ran.stdout, /^bulk: \d+ of 30000 rows/m);
+  assert.match(ran.stdout, new RegExp(`^cut over: writes were frozen for \\d+ ms; ${name} routes to dynamodb$`, 'm'));
+  assert.match(ran.stdout, new RegExp(`^report: ${ROWS} rows, ${ROWS} items in \\d+ ms$`, 'm'));
+  assert.equal((await ferry.getMigration(name).progress()).writeBudget, 5000, 'the budget the example set');
   const ids = new Set((await scanAll(target)).map((i) => Number(i.id!.N)));
   assert.equal(ids.size, ROWS, 'every row arrived once');
 });
