@@ -214,6 +214,9 @@ test("aborted from ferry's CLI while a partition loads: the run ends only after 
   assert.equal((await scanAll(target)).length, loaded, 'nothing wrote to the target after the abort');
   assert.ok(loaded < ROWS, `the abort stopped the copy short (${loaded} items)`);
 
+  const watched = await runFerry(['watch', name]);
+  assert.equal(watched.code, 1);
+  assert.match(watched.stderr, new RegExp(`${name} was aborted \\(\`ferry abort\`, or cancelled in Temporal\\) and nothing of it runs any more; \`ferry resume ${name}\` goes on`));
   const late = await runFerry(['abort', name]);
   assert.equal(late.code, 1);
   assert.match(late.stderr, new RegExp(`migration ${name} is not running \\(it is cancelled\\): nothing to abort`));

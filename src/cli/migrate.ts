@@ -2,7 +2,8 @@
  * `ferry migrate SPEC` and `ferry resume WORKFLOW_ID`: start (or restart) a
  * migration, draw its progress until it ends, print the report.
  */
-import { FerryClient, type MigrationHandle, type MigrationProgress, type MigrationReport } from '../client.js';
+import { CancelledFailure } from '@temporalio/common';
+import { FerryClient, WorkflowFailedError, type MigrationHandle, type MigrationProgress, type MigrationReport } from '../client.js';
 import { loadConfig } from '../config.js';
 import { readSpecFile } from '../specFile.js';
 import { workflowUrl } from './smoke.js';
@@ -65,6 +66,12 @@ export async function watch(migration: MigrationHandle, say: (line: string) => v
   const drawing = draw();
   try {
     return await migration.result();
+  } catch (err) {
+    if (err instanceof WorkflowFailedError && err.cause instanceof CancelledFailure) {
+      const id = migration.workflowId;
+      throw new Error(`${id} was aborted (\`ferry abort\`, or cancelled in Temporal) and nothing of it runs any more; \`ferry resume ${id}\` goes on from its finished partitions`);
+    }
+    throw err;
   } finally {
     done = true;
     await drawing;
