@@ -173,7 +173,7 @@ export class FerryClient {
       description = await this.client.workflow.getHandle(workflowId).describe();
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) {
-        throw new Error(`no migration named ${workflowId} in namespace ${namespace} at ${address}: a migration's workflow id is its spec's name (\`temporal workflow list\` lists the runs)`, { cause: err });
+        throw new Error(`no migration named ${workflowId} in namespace ${namespace} at ${address}: a migration's workflow id is its spec's name (\`ferry list\` lists them)`, { cause: err });
       }
       throw err;
     }

@@ -14,8 +14,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
-import { dynamoClient } from '../src/aws.js';
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { FerryClient } from '../src/client.js';
 import { loadConfig } from '../src/config.js';
 import { connectMysql } from '../src/mysql.js';
@@ -61,6 +60,14 @@ function slowSpec(name: string, target: string) {
     bulk: { partitions: 3, concurrency: 1 },
     writeBudget: { itemsPerSecond: 3000 },
   };
+}
+
+/** Every one of the ROWS orders has its item in `target`; returns the items. */
+async function assertEveryRowArrived(target: string): Promise<Record<string, AttributeValue>[]> {
+  const items = await scanAll(target);
+  const ids = new Set(items.map((i) => Number(i.id!.N)));
+  assert.equal(ids.size, ROWS, 'every row arrived once');
+  return items;
 }
 
 const temporal = (args: string[]) => runProcess(temporalCli(), [...args, '--address', config.temporal.address]);
@@ -120,15 +127,7 @@ test('started from the Temporal CLI, paused, re-budgeted by Update, resumed, thr
   assert.deepEqual(description.searchAttributes.FerryPhase, ['done']);
   assert.deepEqual(description.searchAttributes.FerryPercent, [100]);
 
-  const items: Record<string, AttributeValue>[] = [];
-  let start: Record<string, AttributeValue> | undefined;
-  do {
-    const page = await dynamoClient(config.aws).send(new ScanCommand({ TableName: target, ExclusiveStartKey: start, ConsistentRead: true }));
-    items.push(...(page.Items ?? []));
-    start = page.LastEvaluatedKey;
-  } while (start);
-  const ids = new Set(items.map((i) => Number(i.id!.N)));
-  assert.equal(ids.size, ROWS, 'every row arrived once');
+  const items = await assertEveryRowArrived(target);
   for (const item of items) assert.equal(Number(item.total!.N), Number(item.id!.N) / 4, `total of id ${item.id!.N}`);
 });
 
@@ -184,8 +183,7 @@ test("operated from ferry's CLI: paused, shown, re-budgeted, continued and watch
     assert.match(unknown.stderr, new RegExp(`no migration named ${name}-nope in namespace `), `ferry ${command[0]}`);
   }
 
-  const ids = new Set((await scanAll(target)).map((i) => Number(i.id!.N)));
-  assert.equal(ids.size, ROWS, 'every row arrived once');
+  await assertEveryRowArrived(target);
 });
 
 test("aborted from ferry's CLI while a partition loads: the run ends only after every activity it started, nothing writes after it, and ferry resume goes on from the finished partitions", async () => {
@@ -235,8 +233,7 @@ test("aborted from ferry's CLI while a partition loads: the run ends only after 
     const lines = listed.stdout.split('\n').filter((line) => line.includes(name));
     return lines.length === 1 && /completed\s+done\s+100\.0%/.test(lines[0]!) ? true : undefined;
   });
-  const ids = new Set((await scanAll(target)).map((i) => Number(i.id!.N)));
-  assert.equal(ids.size, ROWS, 'every row arrived once');
+  await assertEveryRowArrived(target);
 });
 
 test('`ferry migrate` interrupted (Ctrl-C) leaves its migration running, says how to reach it, and another worker finishes it with every row', async () => {
@@ -268,8 +265,7 @@ test('`ferry migrate` interrupted (Ctrl-C) leaves its migration running, says ho
 
   const report = await migration.result();
   assert.equal(report.rows, ROWS);
-  const ids = new Set((await scanAll(target)).map((i) => Number(i.id!.N)));
-  assert.equal(ids.size, ROWS, 'every row arrived once');
+  await assertEveryRowArrived(target);
 });
 
 test('the typed client example (docs/examples/client.ts) runs as docs/client.md says: started, budgeted, followed, cut over by hand, reported', async () => {
@@ -286,6 +282,5 @@ test('the typed client example (docs/examples/client.ts) runs as docs/client.md 
   assert.match(ran.stdout, new RegExp(`^cut over: writes were frozen for \\d+ ms; ${name} routes to dynamodb$`, 'm'));
   assert.match(ran.stdout, new RegExp(`^report: ${ROWS} rows, ${ROWS} items in \\d+ ms$`, 'm'));
   assert.equal((await ferry.getMigration(name).progress()).writeBudget, 5000, 'the budget the example set');
-  const ids = new Set((await scanAll(target)).map((i) => Number(i.id!.N)));
-  assert.equal(ids.size, ROWS, 'every row arrived once');
+  await assertEveryRowArrived(target);
 });

@@ -110,7 +110,7 @@ async function withWorker<T>(embedded: boolean, work: () => Promise<T>): Promise
  * Ctrl-C or SIGTERM while a command watches a run. Listening takes over Node's default exit on the
  * signal; an embedded worker's runtime also shuts that worker down on it.
  */
-export function interruption(): { signalled: Promise<NodeJS.Signals>; fired: () => boolean; race: <T>(work: Promise<T>) => Promise<T>; dispose: () => void } {
+export function interruption(): { fired: () => boolean; race: <T>(work: Promise<T>) => Promise<T>; dispose: () => void } {
   let fired = false;
   let handler: (signal: NodeJS.Signals) => void = () => {};
   const signalled = new Promise<NodeJS.Signals>((resolve) => {
@@ -122,7 +122,6 @@ export function interruption(): { signalled: Promise<NodeJS.Signals>; fired: () 
   process.on('SIGINT', handler);
   process.on('SIGTERM', handler);
   return {
-    signalled,
     fired: () => fired,
     /** `work`, or an error as soon as the signal comes. */
     race: <T>(work: Promise<T>) => Promise.race([work, signalled.then((signal) => Promise.reject(new Error(`${signal} while watching`)))]),

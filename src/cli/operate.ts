@@ -45,14 +45,19 @@ async function progressOf(migration: Migration): Promise<MigrationProgress> {
   }
 }
 
-/** Runs an operation on the migration `workflowId`, with a client connected for it. */
-async function withMigration<T>(workflowId: string, operate: (migration: Migration, ferry: FerryClient) => Promise<T>): Promise<T> {
+/** Runs `work` with a client connected for it, closed afterwards. */
+async function withClient<T>(work: (ferry: FerryClient) => Promise<T>): Promise<T> {
   const ferry = await FerryClient.connect(loadConfig());
   try {
-    return await operate(await findMigration(ferry, workflowId), ferry);
+    return await work(ferry);
   } finally {
     await ferry.close();
   }
+}
+
+/** Runs an operation on the migration `workflowId`, with a client connected for it. */
+function withMigration<T>(workflowId: string, operate: (migration: Migration, ferry: FerryClient) => Promise<T>): Promise<T> {
+  return withClient(async (ferry) => operate(await findMigration(ferry, workflowId), ferry));
 }
 
 /** Runs an operation on a migration that must still be running; `verb` names it in the refusal. */
@@ -63,10 +68,14 @@ function withRunningMigration<T>(workflowId: string, verb: string, operate: (mig
   });
 }
 
+/** The bulk copy's partitions over all tables: planned, and finished. */
+function partitionCounts(p: MigrationProgress): { partitions: number; partitionsDone: number } {
+  return { partitions: p.tables.reduce((n, t) => n + t.partitions, 0), partitionsDone: p.tables.reduce((n, t) => n + t.partitionsDone, 0) };
+}
+
 /** The state of the bulk copy and of capture, in one line each. */
 function describeProgress(p: MigrationProgress): string[] {
-  const partitions = p.tables.reduce((n, t) => n + t.partitions, 0);
-  const partitionsDone = p.tables.reduce((n, t) => n + t.partitionsDone, 0);
+  const { partitions, partitionsDone } = partitionCounts(p);
   const budget = p.writeBudget === undefined ? 'no write budget' : `write budget ${p.writeBudget.toLocaleString('en')} items/s`;
   const paused = p.paused ? 'PAUSED (`ferry continue` starts partitions again)' : 'not paused';
   const bulk = p.tables.length
@@ -185,8 +194,7 @@ export async function runAbort(workflowId: string, say: Say): Promise<void> {
     }
     // The ended run's last state, replayed by a worker.
     const after = await progressOf(migration).catch(() => before);
-    const partitions = after.tables.reduce((n, t) => n + t.partitions, 0);
-    const partitionsDone = after.tables.reduce((n, t) => n + t.partitionsDone, 0);
+    const { partitions, partitionsDone } = partitionCounts(after);
     const ended = status === 'cancelled' ? 'is cancelled' : `ended ${status} before the abort took effect (${after.error ?? 'no cause recorded'})`;
     say(`abort: ${workflowId} ${ended}; nothing of it runs any more${after.capture ? ', and the application stays routed to MySQL' : ''}`);
     const kept = after.capture ? 'its finished partitions, its stream and the changes captured in it' : 'its finished partitions';
@@ -203,27 +211,18 @@ export function parseListLimit(value: string): number {
 
 /** `ferry list`: the namespace's migrations, newest first, one line each: the names the other commands take. */
 export async function runList(options: { running: boolean; limit: number }, say: Say): Promise<void> {
-  const ferry = await FerryClient.connect(loadConfig());
-  try {
+  await withClient(async (ferry) => {
     const migrations = await ferry.listMigrations(options);
     const { namespace, address } = ferry.config.temporal;
     if (migrations.length === 0) {
       say(`list: no ${options.running ? 'running ' : ''}migrations in namespace ${namespace} at ${address}`);
       return;
     }
-    const rows = migrations.map((m) => [
-      m.workflowId,
-      m.status.toLowerCase(),
-      m.phase ?? '-',
-      m.percent === undefined ? '-' : `${m.percent.toFixed(1)}%`,
-      m.startTime.toISOString().slice(0, 19).replace('T', ' '),
-      m.closeTime ? m.closeTime.toISOString().slice(0, 19).replace('T', ' ') : '-',
-    ]);
+    const utc = (at: Date | undefined) => (at ? at.toISOString().slice(0, 19).replace('T', ' ') : '-');
+    const rows = migrations.map((m) => [m.workflowId, m.status.toLowerCase(), m.phase ?? '-', m.percent === undefined ? '-' : `${m.percent.toFixed(1)}%`, utc(m.startTime), utc(m.closeTime)]);
     const header = ['NAME', 'STATUS', 'PHASE', 'BULK', 'STARTED (UTC)', 'ENDED (UTC)'];
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
     for (const row of [header, ...rows]) say(`list: ${row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()}`);
     if (migrations.length === options.limit) say(`list: the newest ${options.limit}; --limit N shows more`);
-  } finally {
-    await ferry.close();
-  }
+  });
 }
