@@ -182,9 +182,10 @@ export class FerryClient {
   }
 
   /**
-   * The migrations in the namespace, newest first, one per workflow id (its latest run: a resumed
-   * migration's earlier runs are left out); `running` keeps only those still running. Visibility is
-   * eventually consistent: a run started or ended a moment ago may show its previous state.
+   * The migrations in the namespace in Temporal's list order (running ones first, by start, then the rest by
+   * end, latest first), one per workflow id: its latest run, a resumed migration's earlier runs left out.
+   * `running` keeps only those still running. Visibility is eventually consistent: a run started or ended a
+   * moment ago may show its previous state.
    */
   async listMigrations(options: { running?: boolean; limit?: number } = {}): Promise<MigrationSummary[]> {
     const limit = options.limit ?? 20;

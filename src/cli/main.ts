@@ -96,8 +96,8 @@ export function buildProgram(): Command {
   program
     .command('list')
     .option('--running', 'only the migrations still running')
-    .option('--limit <n>', 'how many, newest first', parseListLimit, 20)
-    .description('list the migrations in the namespace, newest first, one line each (its latest run): name, status, phase, bulk copy done, started, ended')
+    .option('--limit <n>', 'how many, running ones first, then the latest ended', parseListLimit, 20)
+    .description('list the migrations in the namespace, running ones first, then the latest ended, one line each (its latest run): name, status, phase, bulk copy done, started, ended')
     .action(async (options: { running?: boolean; limit: number }) => runList({ running: options.running === true, limit: options.limit }, say));
 
   const operations: [name: string, description: string, run: (workflowId: string, say: (line: string) => void) => Promise<void>][] = [

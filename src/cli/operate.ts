@@ -209,7 +209,7 @@ export function parseListLimit(value: string): number {
   return limit;
 }
 
-/** `ferry list`: the namespace's migrations, newest first, one line each: the names the other commands take. */
+/** `ferry list`: the namespace's migrations, running ones first, one line each: the names the other commands take. */
 export async function runList(options: { running: boolean; limit: number }, say: Say): Promise<void> {
   await withClient(async (ferry) => {
     const migrations = await ferry.listMigrations(options);
