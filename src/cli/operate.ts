@@ -223,6 +223,6 @@ export async function runList(options: { running: boolean; limit: number }, say:
     const header = ['NAME', 'STATUS', 'PHASE', 'BULK', 'STARTED (UTC)', 'ENDED (UTC)'];
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
     for (const row of [header, ...rows]) say(`list: ${row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()}`);
-    if (migrations.length === options.limit) say(`list: the newest ${options.limit}; --limit N shows more`);
+    if (migrations.length === options.limit) say(`list: the first ${options.limit}; --limit N shows more`);
   });
 }
