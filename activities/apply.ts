@@ -105,6 +105,7 @@ export async function applyChanges(spec: MigrationSpec, stage: Staging, request:
           ShardId: request.shardId,
           ...(sequence ? { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', StartingSequenceNumber: sequence } : { ShardIteratorType: 'TRIM_HORIZON' }),
         }),
+        { abortSignal: context.cancellationSignal },
       )
     ).ShardIterator;
 
@@ -248,7 +249,8 @@ export async function applyChanges(spec: MigrationSpec, stage: Staging, request:
     const wait = lastRead + READ_INTERVAL_MS - Date.now();
     if (wait > 0) await sleep(wait);
     lastRead = Date.now();
-    return kinesis.send(new GetRecordsCommand({ ShardIterator: shardIterator, Limit: PAGE_RECORDS }));
+    // Aborted on cancellation: a stream that stopped answering must not keep an aborted run waiting.
+    return kinesis.send(new GetRecordsCommand({ ShardIterator: shardIterator, Limit: PAGE_RECORDS }), { abortSignal: context.cancellationSignal });
   };
 
   /**

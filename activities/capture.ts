@@ -297,7 +297,9 @@ export async function captureChanges(spec: MigrationSpec, stage: Staging, reques
     for (let attempt = 0; todo.length; attempt++) {
       if (attempt > 0) await sleep(fullJitter(attempt));
       try {
-        const response = await kinesis.send(new PutRecordsCommand({ StreamName: request.stream, Records: todo }));
+        // Aborted on cancellation: a stream that stopped answering must not keep an aborted run waiting. Records this
+        // call may still have written are shipped again by whatever run goes on from `shipped` (at least once).
+        const response = await kinesis.send(new PutRecordsCommand({ StreamName: request.stream, Records: todo }), { abortSignal: context.cancellationSignal });
         todo = todo.filter((_, i) => response.Records?.[i]?.ErrorCode);
       } catch (err) {
         if (!['ProvisionedThroughputExceededException', 'LimitExceededException', 'ThrottlingException', 'InternalFailure', 'ServiceUnavailable'].includes((err as Error).name)) throw err;

@@ -65,7 +65,7 @@ export class MigrationHandle {
     return { ...state, rowsInFlight, percent, capture };
   }
 
-  /** Changes the write budget (items/s for the whole migration) while it runs; null lifts it. */
+  /** Changes the bulk load's write budget (items/s across all its partitions) while it runs; null lifts it. */
   async setWriteBudget(itemsPerSecond: number | null): Promise<void> {
     try {
       await this.handle.executeUpdate('setWriteBudget', { args: [itemsPerSecond] });

@@ -60,7 +60,7 @@ export const migrationSpec = z.object({
     .default({ partitionRows: 250_000, concurrency: 4, writersPerPartition: 8 }),
   writeBudget: z
     .object({
-      /** Items written per second across the whole migration; unset: as fast as DynamoDB accepts. */
+      /** Items the bulk load writes per second, across all its partitions (not catch-up's apply); unset: as fast as DynamoDB accepts. */
       itemsPerSecond: z.number().positive().optional(),
     })
     .strict()

@@ -6,6 +6,9 @@
  * than the stream's retention), and refuses, naming the file and what to do,
  * when the source's binlog no longer holds the position. Time passing and a
  * purged binlog are simulated by rewriting the start record in staging.
+ * And an abort during the final drain of a run without cutover, while the
+ * stream does not answer (a proxy holds its traffic): the run ends cancelled
+ * with nothing left running, and `ferry resume` delivers every change.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,7 +22,7 @@ import { FerryClient, type MigrationSpecInput } from '../src/client.js';
 import { loadConfig } from '../src/config.js';
 import { connectMysql } from '../src/mysql.js';
 import { getJson, putJson } from '../src/s3.js';
-import { idMapping, runFerry, scanAll, startFerry, stopFerry, uniqueName } from './helpers.js';
+import { activitiesLeftRunning, HoldingProxy, idMapping, runFerry, scanAll, startFerry, startWorkerProcess, stopFerry, stopProcess, uniqueName } from './helpers.js';
 
 const config = loadConfig();
 const s3 = s3Client(config.aws);
@@ -40,6 +43,8 @@ before(async () => {
     await db.query(`INSERT INTO \`${database}\`.ledger SELECT seq, seq, CONCAT('n', seq) FROM seq_1_to_${ROWS}`);
     // A value DynamoDB cannot hold, in the last partition: the first runs fail there.
     await db.query(`UPDATE \`${database}\`.ledger SET amount = ${TOO_MANY_DIGITS} WHERE id = ${BAD_ID}`);
+    await db.query(`CREATE TABLE \`${database}\`.drained (id INT PRIMARY KEY, amount DECIMAL(65,0) NOT NULL, note VARCHAR(40))`);
+    await db.query(`INSERT INTO \`${database}\`.drained SELECT seq, seq, CONCAT('n', seq) FROM seq_1_to_${ROWS}`);
   } finally {
     await db.end();
   }
@@ -60,6 +65,18 @@ async function sql(statement: string): Promise<void> {
   const db = await connectMysql(config.mysqlUrl);
   await db.query(statement);
   await db.end();
+}
+
+/** `target` holds exactly `table`'s rows (id, amount, note); returns its items as `amount note` by id. */
+async function assertTargetEqualsSource(table: string, target: string): Promise<Map<string, string>> {
+  const db = await connectMysql(config.mysqlUrl);
+  const [rows] = await db.query(`SELECT id, amount, note FROM ${table}`);
+  await db.end();
+  const want = new Map((rows as { id: number; amount: string; note: string | null }[]).map((r) => [String(r.id), `${r.amount} ${r.note}`]));
+  const have = new Map((await scanAll(target)).map((i) => [i.id!.N!, `${i.amount!.N} ${i.note?.S ?? null}`]));
+  const wrong = [...new Set([...want.keys(), ...have.keys()])].filter((id) => want.get(id) !== have.get(id)).map((id) => `id ${id}: target ${have.get(id)}, source ${want.get(id)}`);
+  assert.deepEqual(wrong.slice(0, 10), [], `${wrong.length} rows differ`);
+  return have;
 }
 
 test('ferry resume of a capture run goes on from where it had shipped while the stream holds every change, ships everything again when it may not, and refuses when the binlog lost the position', async () => {
@@ -129,13 +146,84 @@ test('ferry resume of a capture run goes on from where it had shipped while the 
   const { searchAttributes } = await ferry.client.workflow.getHandle(name).describe();
   assert.deepEqual([searchAttributes.FerryPhase, searchAttributes.FerryPercent], [['done'], [100]]);
 
-  const db = await connectMysql(config.mysqlUrl);
-  const [rows] = await db.query(`SELECT id, amount, note FROM ${t}`);
-  await db.end();
-  const want = new Map((rows as { id: number; amount: string; note: string | null }[]).map((r) => [String(r.id), `${r.amount} ${r.note}`]));
-  const have = new Map((await scanAll(target)).map((i) => [i.id!.N!, `${i.amount!.N} ${i.note?.S ?? null}`]));
-  const wrong = [...new Set([...want.keys(), ...have.keys()])].filter((id) => want.get(id) !== have.get(id)).map((id) => `id ${id}: target ${have.get(id)}, source ${want.get(id)}`);
-  assert.deepEqual(wrong.slice(0, 10), [], `${wrong.length} rows differ`);
+  const have = await assertTargetEqualsSource(t, target);
   assert.equal(have.get('5001'), '1 new in run 1');
   assert.ok(!have.has('55') && !have.has('1955') && !have.has('90') && have.has('10090'));
+});
+
+test('an abort while a run without cutover drains, with the stream not answering, ends the run with nothing of it left running; ferry resume then delivers every change', async () => {
+  // This run's worker reaches Kinesis through a proxy that can stop answering, as a stalled stream does.
+  const proxy = await HoldingProxy.start(config.aws.endpoints.kinesis!);
+  const queue = uniqueName('capture-drain');
+  const proxied = await startWorkerProcess(queue, { AWS_ENDPOINT_URL_KINESIS: proxy.url });
+  const cli = (args: string[]) => runFerry([...args, '--no-embedded-worker'], { FERRY_TASK_QUEUE: queue });
+  const name = uniqueName('capdrain');
+  const target = uniqueName('drained');
+  try {
+    const file = path.join(specDir, `${name}.json`);
+    const spec: MigrationSpecInput = {
+      name,
+      source: { database },
+      mapping: idMapping(database, 'drained', target),
+      target: { create: true },
+      bulk: { partitions: 2, concurrency: 1 },
+      writeBudget: { itemsPerSecond: 250 },
+      capture: { createStream: true, shards: 1, cutover: 'none' },
+    };
+    fs.writeFileSync(file, JSON.stringify(spec));
+    const t = `\`${database}\`.drained`;
+    const migrating = cli(['migrate', file]);
+    const migration = ferry.getMigration(name);
+    const handle = ferry.client.workflow.getHandle(name);
+    // Capture and apply both at work (apply has checkpointed), the copy still going.
+    for (let i = 0; !(await migration.progress().catch(() => undefined))?.capture?.apply?.length; i++) {
+      assert.ok(i < 600, 'apply never started');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+
+    // The stream stops answering during the copy; the source changes meanwhile, so capture has records it cannot ship.
+    proxy.hold();
+    await sql(`UPDATE ${t} SET note = 'held' WHERE id <= 100`);
+    await sql(`DELETE FROM ${t} WHERE id BETWEEN 101 AND 110`);
+    await sql(`INSERT INTO ${t} VALUES (9001, 1, 'new while held')`);
+    assert.equal((await migration.progress()).phase, 'bulk', 'the changes were made before the drain began');
+    // The copy ends and the run drains: it has read where capture is to stop, and waits for capture and apply to get there.
+    for (let i = 0; (await handle.query<BinlogPosition | undefined>('captureStopAt')) === undefined; i++) {
+      assert.ok(i < 1200, 'the run never began its drain');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal((await migration.progress()).phase, 'catch-up');
+
+    // Capture and apply are out of the abort's reach until the run stops them, and both wait on the stream: the abort
+    // must not wait for a drain that cannot end. A deadline only so that a failure says so instead of hanging.
+    let timer: NodeJS.Timeout | undefined;
+    const aborted = await Promise.race([
+      runFerry(['abort', name]),
+      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('the abort did not end the run while the stream was not answering')), 120_000))),
+    ]).finally(() => clearTimeout(timer));
+    assert.equal(aborted.code, 0, aborted.stdout + aborted.stderr);
+    assert.match(aborted.stdout, new RegExp(`abort: ${name} is cancelled; nothing of it runs any more`));
+    assert.match(aborted.stdout, new RegExp(`abort: 2 of 2 partitions had finished\\. .*\`ferry resume ${name}\``));
+    const migrated = await migrating;
+    assert.equal(migrated.code, 1, migrated.stdout + migrated.stderr);
+    assert.match(migrated.stderr, new RegExp(`${name} was aborted`));
+    assert.equal(await migration.status(), 'CANCELLED', 'aborted, not completed once the stream answered');
+    assert.deepEqual((await handle.describe()).searchAttributes.FerryPhase, ['aborted']);
+    assert.deepEqual(await activitiesLeftRunning(ferry, name), [], 'capture and apply stopped before the run ended');
+
+    // The stream answers again: the resumed run reuses both partitions, ships what capture could not, and applies it.
+    proxy.release();
+    const resumed = await cli(['resume', name]);
+    assert.equal(resumed.code, 0, resumed.stdout + resumed.stderr);
+    assert.match(resumed.stdout, /2 partitions reused from an earlier run/);
+    const have = await assertTargetEqualsSource(`\`${database}\`.drained`, target);
+    assert.equal(have.get('9001'), '1 new while held');
+    assert.equal(have.get('50'), '50 held');
+    assert.ok(!have.has('105'));
+  } finally {
+    proxy.release(); // first: a worker stops only once its calls to the stream have returned
+    await ferry.client.workflow.getHandle(name).terminate('the test ended with the run still going').catch(() => undefined); // after a failure
+    await stopProcess(proxied);
+    await proxy.close();
+  }
 });

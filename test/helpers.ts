@@ -163,3 +163,59 @@ export async function activitiesLeftRunning(ferry: FerryClient, workflowId: stri
   }
   return [...open.values()];
 }
+
+/**
+ * A loopback TCP proxy in front of `upstream` (http://host:port) that can stop
+ * answering: while held, bytes in either direction wait in the proxy, so a
+ * call through it hangs the way a call to a stalled service does, without
+ * touching the service that other tests share. Released, everything flows again.
+ */
+export class HoldingProxy {
+  private held = false;
+  private readonly waiting: (() => void)[] = [];
+  private readonly sockets = new Set<net.Socket>();
+  private readonly server: net.Server;
+  /** Where to point the client instead of the service: http://127.0.0.1:PORT. */
+  url = '';
+
+  private constructor(upstream: URL) {
+    this.server = net.createServer((client) => {
+      const service = net.connect(Number(upstream.port), upstream.hostname);
+      const forward = (from: net.Socket, into: net.Socket) => from.on('data', (chunk) => (this.held ? this.waiting.push(() => into.write(chunk)) : into.write(chunk)));
+      forward(client, service);
+      forward(service, client);
+      for (const [a, b] of [[client, service], [service, client]] as const) {
+        this.sockets.add(a);
+        a.on('error', () => b.destroy());
+        a.on('close', () => {
+          this.sockets.delete(a);
+          b.destroy();
+        });
+      }
+    });
+  }
+
+  static async start(upstream: string): Promise<HoldingProxy> {
+    const proxy = new HoldingProxy(new URL(upstream));
+    await new Promise<void>((resolve) => proxy.server.listen(0, '127.0.0.1', resolve));
+    proxy.url = `http://127.0.0.1:${(proxy.server.address() as net.AddressInfo).port}`;
+    return proxy;
+  }
+
+  /** From now on nothing passes. */
+  hold(): void {
+    this.held = true;
+  }
+
+  /** What waited passes, in order, and so does everything after it. */
+  release(): void {
+    this.held = false;
+    for (const send of this.waiting.splice(0)) send();
+  }
+
+  close(): Promise<void> {
+    this.release();
+    for (const socket of this.sockets) socket.destroy();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
