@@ -9,6 +9,18 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { LOCAL_CREDENTIALS, type AwsConfig } from './config.js';
 
+/**
+ * How long a DynamoDB or Kinesis call may go without a byte moving on its
+ * connection before the SDK gives up on the connection and retries on a fresh
+ * one (a TimeoutError is transient to its retry strategy). Capture and apply heartbeat on a clock, so
+ * without it a connection that stopped answering (dropped by a middlebox, a
+ * stalled server) would stall them for good while Temporal sees them alive.
+ * Not for S3: the load reads its staged items as a stream at the pace of the
+ * write budget (src/s3.ts objectStream), and at a low budget that connection
+ * rightly sits idle for longer.
+ */
+export const SOCKET_TIMEOUT_MS = 20_000;
+
 function common(aws: AwsConfig, endpoint: string | undefined) {
   return {
     region: aws.region,
@@ -29,7 +41,7 @@ export function s3Client(aws: AwsConfig): S3Client {
 }
 
 export function dynamoClient(aws: AwsConfig): DynamoDBClient {
-  return new DynamoDBClient(common(aws, aws.endpoints.dynamodb));
+  return new DynamoDBClient({ ...common(aws, aws.endpoints.dynamodb), requestHandler: new NodeHttpHandler({ socketTimeout: SOCKET_TIMEOUT_MS }) });
 }
 
 /**
@@ -38,5 +50,5 @@ export function dynamoClient(aws: AwsConfig): DynamoDBClient {
  * large GetRecords answers ("Protocol error"). Real Kinesis speaks both.
  */
 export function kinesisClient(aws: AwsConfig): KinesisClient {
-  return new KinesisClient({ ...common(aws, aws.endpoints.kinesis), requestHandler: new NodeHttpHandler({ connectionTimeout: 5_000 }) });
+  return new KinesisClient({ ...common(aws, aws.endpoints.kinesis), requestHandler: new NodeHttpHandler({ connectionTimeout: 5_000, socketTimeout: SOCKET_TIMEOUT_MS }) });
 }

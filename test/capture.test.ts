@@ -4,7 +4,9 @@
  * Kinesis (inserts, updates, multi-row updates, primary-key changes, deletes of
  * rows not yet exported), survives a SIGKILLed worker without a gap, and stops
  * once everything up to the end of the bulk copy is in the stream. The test
- * reads the stream itself and compares it with what its writer did.
+ * reads the stream itself and compares it with what its writer did. Apply:
+ * per table, through catch-up passes, past a SIGKILL and past connections to
+ * the stream that stop answering.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,7 +19,7 @@ import { isEndMarker, type ChangeEvent } from '../src/capture/events.js';
 import { FerryClient, type MigrationSpecInput } from '../src/client.js';
 import { loadConfig } from '../src/config.js';
 import { connectMysql, type MysqlConnection } from '../src/mysql.js';
-import { idMapping, scanAll, startFerry, startWorkerProcess, stopFerry, stopProcess, uniqueName } from './helpers.js';
+import { HoldingProxy, idMapping, scanAll, startFerry, startWorkerProcess, stopFerry, stopProcess, uniqueName, within } from './helpers.js';
 
 const config = loadConfig();
 const database = `cap_${uniqueName('t').replace(/-/g, '_')}`;
@@ -326,10 +328,11 @@ async function assertTargetsEqual(source: Record<string, Map<string, string>>, t
 
 /**
  * Starts a copy of the tables in `mapping` one partition at a time at `itemsPerSecond`, with capture and no
- * cutover, so each table's load ends well after the one before; resolves once capture has started.
+ * cutover, so each table's load ends well after the one before; resolves once capture has started. `client`:
+ * another task queue's.
  */
-async function startOneTableAtATime(name: string, mapping: MigrationSpecInput['mapping'], itemsPerSecond: number) {
-  const migration = await ferry.startMigration({
+async function startOneTableAtATime(name: string, mapping: MigrationSpecInput['mapping'], itemsPerSecond: number, client = ferry) {
+  const migration = await client.startMigration({
     name: uniqueName(name),
     source: { database },
     mapping,
@@ -416,4 +419,42 @@ test('a reader SIGKILLed in the middle of a catch-up pass finishes the pass on t
   await db.end();
   await migration.result();
   await assertTargetsEqual(source, targets);
+});
+
+test('a connection to the stream that stops answering in the middle of a call costs capture and apply a timeout, not the migration: every change arrives', async () => {
+  // This run's worker reaches Kinesis through a proxy that can cut the connections open at a given moment.
+  const proxy = await HoldingProxy.start(config.aws.endpoints.kinesis!);
+  const queue = uniqueName('capture-stall');
+  const stalling = await startWorkerProcess(queue, { AWS_ENDPOINT_URL_KINESIS: proxy.url });
+  const client = await FerryClient.connect({ ...config, temporal: { ...config.temporal, taskQueue: queue } });
+  let workflowId: string | undefined;
+  try {
+    const { mapping, targets } = await idValueTables({ stall: 2_000 });
+    // At 250 items/s the copy takes about 8 s: apply reads its shards all along, capture ships what the writes below make.
+    const migration = await startOneTableAtATime('capture-stall', mapping, 250, client);
+    workflowId = migration.workflowId;
+    for (let i = 0; !(await migration.progress()).capture?.apply?.length; i++) {
+      assert.ok(i < 600, 'apply never started');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // Capture's and apply's connections go silent, as ones a middlebox dropped do: their next calls get no answer.
+    proxy.stallOpenConnections();
+    const db = await connectMysql(config.mysqlUrl);
+    await db.query(`UPDATE \`${database}\`.stall SET v = v + 1000 WHERE id <= 500`);
+    await db.query(`DELETE FROM \`${database}\`.stall WHERE id BETWEEN 600 AND 610`);
+    await db.query(`INSERT INTO \`${database}\`.stall VALUES (9001, 1)`);
+    const source = await sourceRows(db, ['stall']);
+    await db.end();
+    // Capture and apply heartbeat on a clock: a call that hangs does not look like a dead worker, so only giving up on
+    // the connection gets them going again.
+    await within(migration.result(), 180_000, 'the migration never finished: a silent connection stopped capture or apply for good');
+    assert.ok(proxy.dropped > 0, 'a call went out on a silent connection');
+    await assertTargetsEqual(source, targets);
+  } finally {
+    // After a failure: the run ended, and the proxy closed before the worker stops, so no call of it still hangs.
+    if (workflowId) await client.client.workflow.getHandle(workflowId).terminate('the test ended with the run still going').catch(() => undefined);
+    await proxy.close();
+    await stopProcess(stalling);
+    await client.close();
+  }
 });

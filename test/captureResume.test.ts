@@ -22,7 +22,7 @@ import { FerryClient, type MigrationSpecInput } from '../src/client.js';
 import { loadConfig } from '../src/config.js';
 import { connectMysql } from '../src/mysql.js';
 import { getJson, putJson } from '../src/s3.js';
-import { activitiesLeftRunning, HoldingProxy, idMapping, runFerry, scanAll, startFerry, startWorkerProcess, stopFerry, stopProcess, uniqueName } from './helpers.js';
+import { activitiesLeftRunning, HoldingProxy, idMapping, runFerry, scanAll, startFerry, startWorkerProcess, stopFerry, stopProcess, uniqueName, within } from './helpers.js';
 
 const config = loadConfig();
 const s3 = s3Client(config.aws);
@@ -195,12 +195,8 @@ test('an abort while a run without cutover drains, with the stream not answering
     assert.equal((await migration.progress()).phase, 'catch-up');
 
     // Capture and apply are out of the abort's reach until the run stops them, and both wait on the stream: the abort
-    // must not wait for a drain that cannot end. A deadline only so that a failure says so instead of hanging.
-    let timer: NodeJS.Timeout | undefined;
-    const aborted = await Promise.race([
-      runFerry(['abort', name]),
-      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('the abort did not end the run while the stream was not answering')), 120_000))),
-    ]).finally(() => clearTimeout(timer));
+    // must not wait for a drain that cannot end.
+    const aborted = await within(runFerry(['abort', name]), 120_000, 'the abort did not end the run while the stream was not answering');
     assert.equal(aborted.code, 0, aborted.stdout + aborted.stderr);
     assert.match(aborted.stdout, new RegExp(`abort: ${name} is cancelled; nothing of it runs any more`));
     assert.match(aborted.stdout, new RegExp(`abort: 2 of 2 partitions had finished\\. .*\`ferry resume ${name}\``));

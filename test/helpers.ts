@@ -164,34 +164,56 @@ export async function activitiesLeftRunning(ferry: FerryClient, workflowId: stri
   return [...open.values()];
 }
 
+/** `work`, or a failure saying `what` once `ms` have passed: for waits that must end, so that a test fails instead of hanging. */
+export async function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(what)), ms)));
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
  * A loopback TCP proxy in front of `upstream` (http://host:port) that can stop
- * answering: while held, bytes in either direction wait in the proxy, so a
- * call through it hangs the way a call to a stalled service does, without
- * touching the service that other tests share. Released, everything flows again.
+ * answering, without touching the service that other tests share. Held, bytes
+ * in either direction wait in the proxy, so a call through it hangs the way a
+ * call to a stalled service does; released, everything flows again. Stalled,
+ * the connections open at that moment drop whatever they carry from then on,
+ * as connections cut by a middlebox do, while new ones pass.
  */
 export class HoldingProxy {
   private held = false;
   private readonly waiting: (() => void)[] = [];
-  private readonly sockets = new Set<net.Socket>();
+  private readonly links = new Set<{ sockets: net.Socket[]; stalled: boolean }>();
   private readonly server: net.Server;
   /** Where to point the client instead of the service: http://127.0.0.1:PORT. */
   url = '';
+  /** Bytes that stalled connections dropped. */
+  dropped = 0;
 
   private constructor(upstream: URL) {
     this.server = net.createServer((client) => {
       const service = net.connect(Number(upstream.port), upstream.hostname);
-      const forward = (from: net.Socket, into: net.Socket) => from.on('data', (chunk) => (this.held ? this.waiting.push(() => into.write(chunk)) : into.write(chunk)));
+      const link = { sockets: [client, service], stalled: false };
+      this.links.add(link);
+      const forward = (from: net.Socket, into: net.Socket) =>
+        from.on('data', (chunk) => {
+          if (link.stalled) this.dropped += chunk.length;
+          else if (this.held) this.waiting.push(() => into.write(chunk));
+          else into.write(chunk);
+        });
       forward(client, service);
       forward(service, client);
-      for (const [a, b] of [[client, service], [service, client]] as const) {
-        this.sockets.add(a);
-        a.on('error', () => b.destroy());
-        a.on('close', () => {
-          this.sockets.delete(a);
-          b.destroy();
-        });
-      }
+      // A stalled connection's client side hears nothing of the service closing its side either.
+      service.on('error', () => link.stalled || client.destroy());
+      service.on('close', () => link.stalled || client.destroy());
+      client.on('error', () => service.destroy());
+      client.on('close', () => {
+        this.links.delete(link);
+        service.destroy();
+      });
     });
   }
 
@@ -213,9 +235,14 @@ export class HoldingProxy {
     for (const send of this.waiting.splice(0)) send();
   }
 
+  /** The connections open now carry nothing more and never close from the service's side; later ones pass. */
+  stallOpenConnections(): void {
+    for (const link of this.links) link.stalled = true;
+  }
+
   close(): Promise<void> {
     this.release();
-    for (const socket of this.sockets) socket.destroy();
+    for (const link of this.links) for (const socket of link.sockets) socket.destroy();
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 }
