@@ -12,7 +12,7 @@ import { dynamoClient, s3Client } from '../src/aws.js';
 import type { SourceTable, Staging } from '../src/bulk/model.js';
 import { quoteIdent } from '../src/bulk/partitionPlan.js';
 import type { BinlogPosition } from '../src/capture/events.js';
-import { readerLag } from '../src/capture/lag.js';
+import { readerCheckpoints, readerLag } from '../src/capture/lag.js';
 import { recentChangesKey, type RecentChanges } from '../src/capture/recentChanges.js';
 import { ROUTING_SOURCE_TABLE } from '../src/capture/routing.js';
 import { loadConfig } from '../src/config.js';
@@ -20,7 +20,7 @@ import { ownWorkflow } from '../src/ownWorkflow.js';
 import { getJson } from '../src/s3.js';
 import { connectSource, sourceDatabase } from '../src/source.js';
 import type { MigrationSpec } from '../src/spec.js';
-import { listShards, type ApplyResult } from './apply.js';
+import { listShards } from './apply.js';
 import { checkChangedItems } from './changedItems.js';
 
 export interface CutoverResult {
@@ -37,18 +37,10 @@ export interface CutoverResult {
 /** Apply's lag, from its readers' checkpoints: the largest ms-behind now (src/capture/lag.ts), and whether every shard has reported and applies every table. */
 export async function measureLag(shards: number): Promise<{ ready: boolean; maxMillisBehind: number }> {
   const context = Context.current();
-  const description = await ownWorkflow(context)!.describe();
-  const converter = context.client.options.loadedDataConverter.payloadConverter;
-  const lags: number[] = [];
-  let waiting = false;
-  for (const activity of description.raw.pendingActivities ?? []) {
-    const payload = activity.activityType?.name === 'applyChanges' ? activity.heartbeatDetails?.payloads?.[0] : undefined;
-    if (!payload) continue;
-    const checkpoint = converter.fromPayload<ApplyResult>(payload);
-    lags.push(readerLag(checkpoint, Date.now()));
-    // A shard still to start applying a table (its bulk load has just finished) is behind by all of that table's changes.
-    if (checkpoint.waitingTables) waiting = true;
-  }
+  const readers = readerCheckpoints(await ownWorkflow(context)!.describe(), context.client.options.loadedDataConverter.payloadConverter);
+  const lags = readers.map((checkpoint) => readerLag(checkpoint, Date.now()));
+  // A shard still to start applying a table (its bulk load has just finished) is behind by all of that table's changes.
+  const waiting = readers.some((checkpoint) => checkpoint.waitingTables);
   return { ready: lags.length >= shards && !waiting, maxMillisBehind: lags.length ? Math.max(...lags) : Number.MAX_SAFE_INTEGER };
 }
 

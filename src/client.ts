@@ -11,12 +11,11 @@ import { Client, WorkflowFailedError, WorkflowNotFoundError, WorkflowUpdateFaile
 import { loadConfig, type FerryConfig } from './config.js';
 import { parseSpec, revisedSpecForResume, type MigrationSpecInput } from './spec.js';
 import { connectClient } from './temporal.js';
-import type { ApplyResult } from '../activities/apply.js';
 import type { CutoverResult } from '../activities/cutover.js';
 import type { LoadCheckpoint } from '../activities/load.js';
 import { dynamoClient } from './aws.js';
 import { resolveBackend, withSourceWrite, type Backend } from './capture/routing.js';
-import { readerLag } from './capture/lag.js';
+import { readerCheckpoints, readerLag } from './capture/lag.js';
 import { FerryPhase, FerryPercent } from './searchAttributes.js';
 import type { MigrationProgress, MigrationReport } from '../workflows/migrateToDynamo.js';
 import type { VerifyReport } from '../workflows/verifyMigration.js';
@@ -45,15 +44,12 @@ export class MigrationHandle {
       this.handle.describe().catch(() => undefined),
     ]);
     const converter = this.client.options.loadedDataConverter.payloadConverter;
+    const apply = readerCheckpoints(description, converter).map((checkpoint) => {
+      const { shardId, applied, stale } = checkpoint;
+      return { shardId, millisBehind: readerLag(checkpoint, Date.now()), applied, stale };
+    });
     let inFlight = 0;
-    const apply: NonNullable<MigrationProgress['capture']>['apply'] = [];
     for (const activity of description?.raw.pendingActivities ?? []) {
-      const details = activity.activityType?.name === 'applyChanges' ? activity.heartbeatDetails?.payloads?.[0] : undefined;
-      if (details) {
-        const checkpoint = converter.fromPayload<ApplyResult>(details);
-        const { shardId, applied, stale } = checkpoint;
-        apply.push({ shardId, millisBehind: readerLag(checkpoint, Date.now()), applied, stale });
-      }
       const payload = activity.activityType?.name === 'loadPartition' ? activity.heartbeatDetails?.payloads?.[0] : undefined;
       if (!payload) continue;
       const checkpoint = converter.fromPayload<LoadCheckpoint>(payload);

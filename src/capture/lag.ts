@@ -15,6 +15,10 @@
  * records are unread, so their arrival is unknown; they arrived no earlier
  * than the last record applied, which is what the reader counts from then.
  */
+import type { WorkflowExecutionDescription } from '@temporalio/client';
+import type { PayloadConverter } from '@temporalio/common';
+import type { ApplyResult } from '../../activities/apply.js';
+
 export interface ReaderPosition {
   /** `MillisBehindLatest` of the reader's last GetRecords page: how far the records after it trail the tip. */
   millisBehind: number;
@@ -40,4 +44,16 @@ export function readerLag(reader: ReaderPosition, now: number): number {
 export function afterPage(page: { millisBehind: number; records: number; lastArrivalAt?: number }, limit: number): ReaderPosition {
   const more = page.records >= limit || page.millisBehind > 0;
   return { millisBehind: page.millisBehind, oldestUnappliedAt: more ? page.lastArrivalAt : undefined };
+}
+
+/**
+ * What apply's readers last heartbeated, one checkpoint per shard being read,
+ * from a description of their workflow (its pending `applyChanges` activities).
+ * The lag gate of a cutover and the client's progress both read them.
+ */
+export function readerCheckpoints(description: WorkflowExecutionDescription | undefined, converter: PayloadConverter): ApplyResult[] {
+  return (description?.raw.pendingActivities ?? []).flatMap((activity) => {
+    const payload = activity.activityType?.name === 'applyChanges' ? activity.heartbeatDetails?.payloads?.[0] : undefined;
+    return payload ? [converter.fromPayload<ApplyResult>(payload)] : [];
+  });
 }
