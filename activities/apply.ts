@@ -27,13 +27,13 @@ import { queryOwnWorkflow } from '../src/ownWorkflow.js';
 import { getJson } from '../src/s3.js';
 import type { MigrationSpec } from '../src/spec.js';
 
-/** Every shard of the stream, as ListShards describes it, page after page. */
-export async function streamShards(stream: string): Promise<Shard[]> {
+/** Every shard of the stream, as ListShards describes it, page after page; `abortSignal` gives up on the calls. */
+export async function streamShards(stream: string, abortSignal?: AbortSignal): Promise<Shard[]> {
   const kinesis = kinesisClient(loadConfig().aws);
   const shards: Shard[] = [];
   let NextToken: string | undefined;
   do {
-    const page = await kinesis.send(NextToken ? new ListShardsCommand({ NextToken }) : new ListShardsCommand({ StreamName: stream }));
+    const page = await kinesis.send(NextToken ? new ListShardsCommand({ NextToken }) : new ListShardsCommand({ StreamName: stream }), { abortSignal });
     shards.push(...(page.Shards ?? []));
     NextToken = page.NextToken;
   } while (NextToken);

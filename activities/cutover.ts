@@ -20,7 +20,7 @@ import { ownWorkflow } from '../src/ownWorkflow.js';
 import { getJson } from '../src/s3.js';
 import { connectSource, sourceDatabase } from '../src/source.js';
 import type { MigrationSpec } from '../src/spec.js';
-import { listShards } from './apply.js';
+import { streamShards } from './apply.js';
 import { checkChangedItems } from './changedItems.js';
 
 export interface CutoverResult {
@@ -92,7 +92,20 @@ export async function freezeAndFlip(spec: MigrationSpec, tables: SourceTable[], 
     // Drained when every open shard's reader has applied up to capture's end marker: each says so on the routing
     // item as it reads it. Asking the workflow is the fallback, not often: a query can wait a second behind its task.
     const runId = context.info.workflowExecution!.runId;
-    const shards = (await listShards(capture.stream ?? `ferry-${spec.name}`)).filter((shard) => !shard.closed).map((shard) => `${runId}|${shard.ShardId}`);
+    // Listed inside the freeze, so a shard split meanwhile is waited for too; under the freeze's own deadline, so a
+    // stream that does not answer cannot hold the application's writes past spec.capture.maxFreezeMs.
+    const listing = AbortSignal.timeout(Math.max(0, Math.floor(capture.maxFreezeMs - (performance.now() - frozenAt))));
+    const shards = (
+      await streamShards(capture.stream ?? `ferry-${spec.name}`, AbortSignal.any([listing, context.cancellationSignal])).catch((err: Error) => {
+        if (!listing.aborted) throw err;
+        throw ApplicationFailure.nonRetryable(
+          `the stream's shards could not be listed within spec.capture.maxFreezeMs (${capture.maxFreezeMs} ms): ${err.message}; the freeze was released and the routing left on MySQL`,
+          'CutoverTimedOut',
+        );
+      })
+    )
+      .filter((shard) => !shard.SequenceNumberRange?.EndingSequenceNumber)
+      .map((shard) => `${runId}|${shard.ShardId}`);
     let lastAsked = performance.now();
     const drained = async () => {
       const { Item } = await dynamo.send(new GetItemCommand({ TableName: capture.routingTable, Key: { name: { S: spec.name } }, ConsistentRead: true, ProjectionExpression: 'drained' }));

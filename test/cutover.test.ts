@@ -18,7 +18,7 @@ import { dynamoClient, kinesisClient } from '../src/aws.js';
 import { FerryClient, resolveBackend, withSourceWrite, type CutoverResult, type MigrationHandle, type MigrationProgress } from '../src/client.js';
 import { loadConfig } from '../src/config.js';
 import { connectMysql } from '../src/mysql.js';
-import { activitiesLeftRunning, runFerry, startFerry, startWorkerProcess, stopFerry, stopProcess, uniqueName } from './helpers.js';
+import { activitiesLeftRunning, HoldingProxy, runFerry, startFerry, startWorkerProcess, stopFerry, stopProcess, uniqueName, within } from './helpers.js';
 import { assertSameItems, dmsItems, dmsKey, exampleSpec, groupedItems, groupedKey, readPurchase, scanAll, seedPurchase } from './purchase.js';
 
 const config = loadConfig();
@@ -262,6 +262,24 @@ test('aborting a migration during catch-up stops capture and apply before the ru
   assert.equal(fence.backend, 'mysql', 'the fence lets the application keep writing to MySQL');
 });
 
+/** Approves the cutover, again while apply still lags, until the run is in it; returns the approval, pending until the cutover ends. */
+async function approvedCutover(migration: MigrationHandle): Promise<{ approval: Promise<CutoverResult> }> {
+  for (let i = 0; i < 60; i++) {
+    const attempt = migration.approveCutover();
+    const refused = attempt.then(() => undefined, (err: Error) => err);
+    for (;;) {
+      const outcome = await Promise.race([refused, new Promise<'waiting'>((r) => setTimeout(() => r('waiting'), 200))]);
+      if (outcome instanceof Error) {
+        assert.match(outcome.message, /approve again/); // apply still catching up: approve again
+        await new Promise((r) => setTimeout(r, 1000));
+        break;
+      }
+      if ((await migration.progress()).phase === 'cutover') return { approval: attempt };
+    }
+  }
+  assert.fail('the cutover was never approved');
+}
+
 test('an abort once the cutover has begun does not interrupt it: the freeze drains and flips, the approval is answered, the run completes, and the target equals the source', async () => {
   const database = await purchaseDatabase('late_abort');
   const name = uniqueName('late-abort');
@@ -284,24 +302,7 @@ test('an abort once the cutover has begun does not interrupt it: the freeze drai
   }, database);
   await holding;
 
-  let approval: Promise<CutoverResult> | undefined;
-  for (let i = 0; !approval; i++) {
-    assert.ok(i < 60, 'the cutover was never approved');
-    const attempt = migration.approveCutover();
-    const refused = attempt.then(() => undefined, (err: Error) => err);
-    for (;;) {
-      const outcome = await Promise.race([refused, new Promise<'waiting'>((r) => setTimeout(() => r('waiting'), 200))]);
-      if (outcome instanceof Error) {
-        assert.match(outcome.message, /approve again/); // apply still catching up: approve again
-        await new Promise((r) => setTimeout(r, 1000));
-        break;
-      }
-      if ((await migration.progress()).phase === 'cutover') {
-        approval = attempt;
-        break;
-      }
-    }
-  }
+  const { approval } = await approvedCutover(migration);
 
   // Aborted while the cutover waits at the fence; the write is let through once the workflow has the request.
   const aborting = migration.abort();
@@ -371,4 +372,33 @@ test('a target item that differs from the source after the drain rolls the cutov
   assert.equal(fence.backend, 'mysql');
   assert.ok(await withSourceWrite(db, name, async (tx) => void (await tx.query(`UPDATE \`${database}\`.purchase SET quantity = 1 WHERE customerid = ? AND orderid = ? AND productid = ?`, [row.customerid, row.orderid, row.productid])), database), 'the fence let a write through to MySQL');
   await db.end();
+});
+
+test("a stream that does not answer when the freeze lists its shards cannot hold the application's writes past maxFreezeMs: the cutover rolls back, the routing stays on MySQL", async () => {
+  const database = await purchaseDatabase('freeze_list');
+  const name = uniqueName('freeze-list');
+  const spec = exampleSpec('purchase-dms.json', name, database, uniqueName('purchase'));
+  spec.capture = { createStream: true, shards: 1, cutover: 'manual', maxFreezeMs: 5000 };
+  // This run's worker reaches Kinesis through a proxy that can stop answering.
+  const proxy = await HoldingProxy.start(config.aws.endpoints.kinesis!);
+  const queue = uniqueName('freeze-list');
+  const proxied = await startWorkerProcess(queue, { AWS_ENDPOINT_URL_KINESIS: proxy.url });
+  const client = await FerryClient.connect({ ...config, temporal: { ...config.temporal, taskQueue: queue } });
+  try {
+    const migration = await client.startMigration(spec);
+    await waitForPhase(migration, 'catch-up', 1200);
+    // The stream stops answering; the freeze's first call to it lists the shards to drain.
+    proxy.hold();
+    const { approval } = await approvedCutover(migration);
+    const failed = await within(approval.then(() => undefined, (err: Error) => err), 60_000, 'the freeze outlived maxFreezeMs by a minute: the listing held it');
+    assert.match(String(failed?.message), /the stream's shards could not be listed within spec\.capture\.maxFreezeMs \(5000 ms\).*the freeze was released and the routing left on MySQL/);
+    assert.equal(await client.resolveBackend(name), 'mysql');
+    assert.equal((await fenceAndSource(database, name)).fence, 'mysql', 'the fence lets writes through again');
+  } finally {
+    proxy.release();
+    await client.client.workflow.getHandle(name).terminate('the test is over').catch(() => undefined);
+    await client.close();
+    await stopProcess(proxied);
+    await proxy.close();
+  }
 });
