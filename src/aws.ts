@@ -12,12 +12,12 @@ import { LOCAL_CREDENTIALS, type AwsConfig } from './config.js';
 /**
  * How long a DynamoDB or Kinesis call may go without a byte moving on its
  * connection before the SDK gives up on the connection and retries on a fresh
- * one (a TimeoutError is transient to its retry strategy). Capture and apply heartbeat on a clock, so
- * without it a connection that stopped answering (dropped by a middlebox, a
- * stalled server) would stall them for good while Temporal sees them alive.
- * Not for S3: the load reads its staged items as a stream at the pace of the
- * write budget (src/s3.ts objectStream), and at a low budget that connection
- * rightly sits idle for longer.
+ * one (a TimeoutError is transient to its retry strategy). Capture and apply
+ * heartbeat on a clock, so without it a connection that stopped answering
+ * (dropped by a middlebox, a stalled server) would stall them for good while
+ * Temporal sees them alive. Not for S3: the load reads its staged items as a
+ * stream at the pace of the write budget (src/s3.ts objectStream), and at a
+ * low budget that connection rightly sits idle for longer.
  */
 export const SOCKET_TIMEOUT_MS = 20_000;
 
