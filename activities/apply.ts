@@ -40,9 +40,19 @@ export async function streamShards(stream: string, abortSignal?: AbortSignal): P
   return shards;
 }
 
+/** A shard still taking records: one closed by a split or merge has an ending sequence number. */
+function isOpen(shard: Shard): boolean {
+  return !shard.SequenceNumberRange?.EndingSequenceNumber;
+}
+
+/** The stream's open shards; `abortSignal` gives up on the calls. */
+export async function openShards(stream: string, abortSignal?: AbortSignal): Promise<Shard[]> {
+  return (await streamShards(stream, abortSignal)).filter(isOpen);
+}
+
 /** The stream's shards, with their parents (a child is read after its parents) and whether they are closed. */
 export async function listShards(stream: string): Promise<(Pick<Shard, 'ShardId' | 'ParentShardId' | 'AdjacentParentShardId'> & { closed: boolean })[]> {
-  return (await streamShards(stream)).map(({ ShardId, ParentShardId, AdjacentParentShardId, SequenceNumberRange }) => ({ ShardId, ParentShardId, AdjacentParentShardId, closed: SequenceNumberRange?.EndingSequenceNumber !== undefined }));
+  return (await streamShards(stream)).map((shard) => ({ ShardId: shard.ShardId, ParentShardId: shard.ParentShardId, AdjacentParentShardId: shard.AdjacentParentShardId, closed: !isOpen(shard) }));
 }
 
 export interface ApplyRequest {

@@ -23,7 +23,7 @@ import { queryOwnWorkflow } from '../src/ownWorkflow.js';
 import { getJson, putJson } from '../src/s3.js';
 import { connectSource, sourceUrl } from '../src/source.js';
 import type { MigrationSpec } from '../src/spec.js';
-import { streamShards } from './apply.js';
+import { openShards } from './apply.js';
 
 /** The binlog's current end: where capture starts, or where a drain must reach. */
 export async function currentBinlogPosition(spec: MigrationSpec): Promise<BinlogPosition> {
@@ -404,9 +404,7 @@ export async function captureChanges(spec: MigrationSpec, stage: Staging, reques
  */
 async function endMarkers(stream: string, runId: string, position: BinlogPosition): Promise<PutRecordsRequestEntry[]> {
   const marker: CaptureEndMarker = { marker: 'capture-complete', runId, position };
-  return (await streamShards(stream))
-    .filter((shard) => !shard.SequenceNumberRange?.EndingSequenceNumber)
-    .map((shard) => ({ PartitionKey: 'ferry-capture-complete', ExplicitHashKey: shard.HashKeyRange!.StartingHashKey, Data: Buffer.from(JSON.stringify(marker)) }));
+  return (await openShards(stream)).map((shard) => ({ PartitionKey: 'ferry-capture-complete', ExplicitHashKey: shard.HashKeyRange!.StartingHashKey, Data: Buffer.from(JSON.stringify(marker)) }));
 }
 
 /** The stop position a cutover's freeze wrote to the routing item for run `runId`, if any. */

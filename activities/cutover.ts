@@ -20,7 +20,7 @@ import { ownWorkflow } from '../src/ownWorkflow.js';
 import { getJson } from '../src/s3.js';
 import { connectSource, sourceDatabase } from '../src/source.js';
 import type { MigrationSpec } from '../src/spec.js';
-import { streamShards } from './apply.js';
+import { openShards } from './apply.js';
 import { checkChangedItems } from './changedItems.js';
 
 export interface CutoverResult {
@@ -71,6 +71,8 @@ export async function freezeAndFlip(spec: MigrationSpec, tables: SourceTable[], 
   try {
     await db.beginTransaction();
     const frozenAt = performance.now();
+    // Every wait inside the freeze ends with this: the listing of the shards, then the drain.
+    const freezeDeadline = AbortSignal.timeout(capture.maxFreezeMs);
     // The exclusive row lock: new write transactions wait at their fence read; ones already past it finish first.
     await db.query(`UPDATE ${fence} SET backend = 'frozen', changed_at = NOW(3) WHERE name = ?`, [spec.name]);
     const [status] = (await db.query('SHOW MASTER STATUS')) as unknown as [{ File: string; Position: number | string }[]];
@@ -94,18 +96,15 @@ export async function freezeAndFlip(spec: MigrationSpec, tables: SourceTable[], 
     const runId = context.info.workflowExecution!.runId;
     // Listed inside the freeze, so a shard split meanwhile is waited for too; under the freeze's own deadline, so a
     // stream that does not answer cannot hold the application's writes past spec.capture.maxFreezeMs.
-    const listing = AbortSignal.timeout(Math.max(0, Math.floor(capture.maxFreezeMs - (performance.now() - frozenAt))));
     const shards = (
-      await streamShards(capture.stream ?? `ferry-${spec.name}`, AbortSignal.any([listing, context.cancellationSignal])).catch((err: Error) => {
-        if (!listing.aborted) throw err;
+      await openShards(capture.stream ?? `ferry-${spec.name}`, AbortSignal.any([freezeDeadline, context.cancellationSignal])).catch((err: Error) => {
+        if (!freezeDeadline.aborted) throw err;
         throw ApplicationFailure.nonRetryable(
           `the stream's shards could not be listed within spec.capture.maxFreezeMs (${capture.maxFreezeMs} ms): ${err.message}; the freeze was released and the routing left on MySQL`,
           'CutoverTimedOut',
         );
       })
-    )
-      .filter((shard) => !shard.SequenceNumberRange?.EndingSequenceNumber)
-      .map((shard) => `${runId}|${shard.ShardId}`);
+    ).map((shard) => `${runId}|${shard.ShardId}`);
     let lastAsked = performance.now();
     const drained = async () => {
       const { Item } = await dynamo.send(new GetItemCommand({ TableName: capture.routingTable, Key: { name: { S: spec.name } }, ConsistentRead: true, ProjectionExpression: 'drained' }));
@@ -115,7 +114,7 @@ export async function freezeAndFlip(spec: MigrationSpec, tables: SourceTable[], 
       return handle.query<boolean>('drained');
     };
     while (!(await drained())) {
-      if (performance.now() - frozenAt > capture.maxFreezeMs) {
+      if (freezeDeadline.aborted) {
         throw ApplicationFailure.nonRetryable(
           `capture and apply did not reach the final position ${position.file}:${position.position} within spec.capture.maxFreezeMs (${capture.maxFreezeMs} ms); ` +
             'the freeze was released and the routing left on MySQL',
