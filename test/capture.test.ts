@@ -19,7 +19,7 @@ import { isEndMarker, type ChangeEvent } from '../src/capture/events.js';
 import { FerryClient, type MigrationSpecInput } from '../src/client.js';
 import { loadConfig } from '../src/config.js';
 import { connectMysql, type MysqlConnection } from '../src/mysql.js';
-import { HoldingProxy, idMapping, scanAll, startFerry, startWorkerProcess, stopFerry, stopProcess, uniqueName, within } from './helpers.js';
+import { applyStarted, idMapping, scanAll, startFerry, startProxiedWorker, startWorkerProcess, stopFerry, stopProcess, uniqueName, within } from './helpers.js';
 
 const config = loadConfig();
 const database = `cap_${uniqueName('t').replace(/-/g, '_')}`;
@@ -423,20 +423,14 @@ test('a reader SIGKILLed in the middle of a catch-up pass finishes the pass on t
 
 test('a connection to the stream that stops answering in the middle of a call costs capture and apply a timeout, not the migration: every change arrives', async () => {
   // This run's worker reaches Kinesis through a proxy that can cut the connections open at a given moment.
-  const proxy = await HoldingProxy.start(config.aws.endpoints.kinesis!);
-  const queue = uniqueName('capture-stall');
-  const stalling = await startWorkerProcess(queue, { AWS_ENDPOINT_URL_KINESIS: proxy.url });
-  const client = await FerryClient.connect({ ...config, temporal: { ...config.temporal, taskQueue: queue } });
+  const { proxy, client, stop } = await startProxiedWorker('capture-stall');
   let workflowId: string | undefined;
   try {
     const { mapping, targets } = await idValueTables({ stall: 2_000 });
     // At 250 items/s the copy takes about 8 s: apply reads its shards all along, capture ships what the writes below make.
     const migration = await startOneTableAtATime('capture-stall', mapping, 250, client);
     workflowId = migration.workflowId;
-    for (let i = 0; !(await migration.progress()).capture?.apply?.length; i++) {
-      assert.ok(i < 600, 'apply never started');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await applyStarted(migration);
     // Capture's and apply's connections go silent, as ones a middlebox dropped do: their next calls get no answer.
     proxy.stallOpenConnections();
     const db = await connectMysql(config.mysqlUrl);
@@ -451,10 +445,6 @@ test('a connection to the stream that stops answering in the middle of a call co
     assert.ok(proxy.dropped > 0, 'a call went out on a silent connection');
     await assertTargetsEqual(source, targets);
   } finally {
-    // After a failure: the run ended, and the proxy closed before the worker stops, so no call of it still hangs.
-    if (workflowId) await client.client.workflow.getHandle(workflowId).terminate('the test ended with the run still going').catch(() => undefined);
-    await proxy.close();
-    await stopProcess(stalling);
-    await client.close();
+    await stop(workflowId);
   }
 });

@@ -22,7 +22,7 @@ import { FerryClient, type MigrationSpecInput } from '../src/client.js';
 import { loadConfig } from '../src/config.js';
 import { connectMysql } from '../src/mysql.js';
 import { getJson, putJson } from '../src/s3.js';
-import { activitiesLeftRunning, HoldingProxy, idMapping, runFerry, scanAll, startFerry, startWorkerProcess, stopFerry, stopProcess, uniqueName, within } from './helpers.js';
+import { activitiesLeftRunning, applyStarted, idMapping, runFerry, scanAll, startFerry, startProxiedWorker, stopFerry, uniqueName, within } from './helpers.js';
 
 const config = loadConfig();
 const s3 = s3Client(config.aws);
@@ -153,9 +153,7 @@ test('ferry resume of a capture run goes on from where it had shipped while the 
 
 test('an abort while a run without cutover drains, with the stream not answering, ends the run with nothing of it left running; ferry resume then delivers every change', async () => {
   // This run's worker reaches Kinesis through a proxy that can stop answering, as a stalled stream does.
-  const proxy = await HoldingProxy.start(config.aws.endpoints.kinesis!);
-  const queue = uniqueName('capture-drain');
-  const proxied = await startWorkerProcess(queue, { AWS_ENDPOINT_URL_KINESIS: proxy.url });
+  const { proxy, queue, stop } = await startProxiedWorker('capture-drain');
   const cli = (args: string[]) => runFerry([...args, '--no-embedded-worker'], { FERRY_TASK_QUEUE: queue });
   const name = uniqueName('capdrain');
   const target = uniqueName('drained');
@@ -175,11 +173,8 @@ test('an abort while a run without cutover drains, with the stream not answering
     const migrating = cli(['migrate', file]);
     const migration = ferry.getMigration(name);
     const handle = ferry.client.workflow.getHandle(name);
-    // Capture and apply both at work (apply has checkpointed), the copy still going.
-    for (let i = 0; !(await migration.progress().catch(() => undefined))?.capture?.apply?.length; i++) {
-      assert.ok(i < 600, 'apply never started');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    // Capture and apply both at work, the copy still going.
+    await applyStarted(migration);
 
     // The stream stops answering during the copy; the source changes meanwhile, so capture has records it cannot ship.
     proxy.hold();
@@ -217,9 +212,6 @@ test('an abort while a run without cutover drains, with the stream not answering
     assert.equal(have.get('50'), '50 held');
     assert.ok(!have.has('105'));
   } finally {
-    proxy.release(); // first: a worker stops only once its calls to the stream have returned
-    await ferry.client.workflow.getHandle(name).terminate('the test ended with the run still going').catch(() => undefined); // after a failure
-    await stopProcess(proxied);
-    await proxy.close();
+    await stop(name);
   }
 });

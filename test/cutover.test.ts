@@ -18,7 +18,7 @@ import { dynamoClient, kinesisClient } from '../src/aws.js';
 import { FerryClient, resolveBackend, withSourceWrite, type CutoverResult, type MigrationHandle, type MigrationProgress } from '../src/client.js';
 import { loadConfig } from '../src/config.js';
 import { connectMysql } from '../src/mysql.js';
-import { activitiesLeftRunning, HoldingProxy, runFerry, startFerry, startWorkerProcess, stopFerry, stopProcess, uniqueName, within } from './helpers.js';
+import { activitiesLeftRunning, runFerry, startFerry, startProxiedWorker, startWorkerProcess, stopFerry, stopProcess, uniqueName, within } from './helpers.js';
 import { assertSameItems, dmsItems, dmsKey, exampleSpec, groupedItems, groupedKey, readPurchase, scanAll, seedPurchase } from './purchase.js';
 
 const config = loadConfig();
@@ -380,10 +380,7 @@ test("a stream that does not answer when the freeze lists its shards cannot hold
   const spec = exampleSpec('purchase-dms.json', name, database, uniqueName('purchase'));
   spec.capture = { createStream: true, shards: 1, cutover: 'manual', maxFreezeMs: 5000 };
   // This run's worker reaches Kinesis through a proxy that can stop answering.
-  const proxy = await HoldingProxy.start(config.aws.endpoints.kinesis!);
-  const queue = uniqueName('freeze-list');
-  const proxied = await startWorkerProcess(queue, { AWS_ENDPOINT_URL_KINESIS: proxy.url });
-  const client = await FerryClient.connect({ ...config, temporal: { ...config.temporal, taskQueue: queue } });
+  const { proxy, client, stop } = await startProxiedWorker('freeze-list');
   try {
     const migration = await client.startMigration(spec);
     await waitForPhase(migration, 'catch-up', 1200);
@@ -395,10 +392,6 @@ test("a stream that does not answer when the freeze lists its shards cannot hold
     assert.equal(await client.resolveBackend(name), 'mysql');
     assert.equal((await fenceAndSource(database, name)).fence, 'mysql', 'the fence lets writes through again');
   } finally {
-    proxy.release();
-    await client.client.workflow.getHandle(name).terminate('the test is over').catch(() => undefined);
-    await client.close();
-    await stopProcess(proxied);
-    await proxy.close();
+    await stop(name);
   }
 });

@@ -164,6 +164,34 @@ export async function activitiesLeftRunning(ferry: FerryClient, workflowId: stri
   return [...open.values()];
 }
 
+/**
+ * A worker of its own task queue that reaches Kinesis through a HoldingProxy, and a client for that queue.
+ * `stop` ends it all after a test, passed or not: the run `workflowId` terminated if still going, the proxy
+ * closed before the worker stops (a worker stops only once its calls have returned), then the worker and client.
+ */
+export async function startProxiedWorker(prefix: string): Promise<{ proxy: HoldingProxy; queue: string; client: FerryClient; stop: (workflowId?: string) => Promise<void> }> {
+  const config = loadConfig();
+  const proxy = await HoldingProxy.start(config.aws.endpoints.kinesis!);
+  const queue = uniqueName(prefix);
+  const worker = await startWorkerProcess(queue, { AWS_ENDPOINT_URL_KINESIS: proxy.url });
+  const client = await FerryClient.connect({ ...config, temporal: { ...config.temporal, taskQueue: queue } });
+  const stop = async (workflowId?: string) => {
+    if (workflowId) await client.client.workflow.getHandle(workflowId).terminate('the test ended with the run still going').catch(() => undefined);
+    await proxy.close();
+    await stopProcess(worker);
+    await client.close();
+  };
+  return { proxy, queue, client, stop };
+}
+
+/** Resolves once apply's readers have checkpointed: capture and apply both at work. */
+export async function applyStarted(migration: { progress(): Promise<{ capture?: { apply?: unknown[] } }> }): Promise<void> {
+  for (let i = 0; !(await migration.progress().catch(() => undefined))?.capture?.apply?.length; i++) {
+    if (i >= 600) throw new Error('apply never started');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** `work`, or a failure saying `what` once `ms` have passed: for waits that must end, so that a test fails instead of hanging. */
 export async function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
