@@ -383,7 +383,7 @@ export async function captureChanges(spec: MigrationSpec, stage: Staging, reques
         // Before the markers: a freeze that saw every shard drained finds the list of what changed last.
         if (recent) await putJson(s3, stage.bucket, recentChangesKey(stage, runId), recent.snapshot(Date.now(), stopAt));
         // In band: each shard's reader finishes on reading its marker, without asking the workflow.
-        await ship(await endMarkers(request.stream, runId, stopAt));
+        await ship(await endMarkers(request.stream, runId, stopAt, context.cancellationSignal));
         break;
       }
     }
@@ -402,9 +402,9 @@ export async function captureChanges(spec: MigrationSpec, stage: Staging, reques
  * `runId` captured everything up to `position`. A shard's records stay in
  * order, so its reader has seen every change once it reads the marker.
  */
-async function endMarkers(stream: string, runId: string, position: BinlogPosition): Promise<PutRecordsRequestEntry[]> {
+async function endMarkers(stream: string, runId: string, position: BinlogPosition, abortSignal: AbortSignal): Promise<PutRecordsRequestEntry[]> {
   const marker: CaptureEndMarker = { marker: 'capture-complete', runId, position };
-  return (await openShards(stream)).map((shard) => ({ PartitionKey: 'ferry-capture-complete', ExplicitHashKey: shard.HashKeyRange!.StartingHashKey, Data: Buffer.from(JSON.stringify(marker)) }));
+  return (await openShards(stream, abortSignal)).map((shard) => ({ PartitionKey: 'ferry-capture-complete', ExplicitHashKey: shard.HashKeyRange!.StartingHashKey, Data: Buffer.from(JSON.stringify(marker)) }));
 }
 
 /** The stop position a cutover's freeze wrote to the routing item for run `runId`, if any. */

@@ -10,14 +10,15 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { LOCAL_CREDENTIALS, type AwsConfig } from './config.js';
 
 /**
- * How long a DynamoDB or Kinesis call may go without a byte moving on its
- * connection before the SDK gives up on the connection and retries on a fresh
- * one (a TimeoutError is transient to its retry strategy). Capture and apply
- * heartbeat on a clock, so without it a connection that stopped answering
- * (dropped by a middlebox, a stalled server) would stall them for good while
- * Temporal sees them alive. Not for S3: the load reads its staged items as a
- * stream at the pace of the write budget (src/s3.ts objectStream), and at a
- * low budget that connection rightly sits idle for longer.
+ * How long a call to S3, DynamoDB or Kinesis may go without a byte moving on
+ * its connection before the SDK gives up on the connection and retries on a
+ * fresh one (a TimeoutError is transient to its retry strategy). Capture,
+ * apply and export heartbeat on a clock, so without it a connection that
+ * stopped answering (dropped by a middlebox, a stalled server) would stall
+ * them for good while Temporal sees them alive. No connection may sit idle
+ * for that long by design: the load, which reads its staged items at the
+ * write budget's pace, fetches them in ranges read whole (src/s3.ts
+ * objectStream).
  */
 export const SOCKET_TIMEOUT_MS = 20_000;
 
@@ -29,7 +30,8 @@ function common(aws: AwsConfig, endpoint: string | undefined) {
   };
 }
 
-export function s3Client(aws: AwsConfig): S3Client {
+/** `socketTimeoutMs` other than the default is for tests that make a connection's silence short. */
+export function s3Client(aws: AwsConfig, socketTimeoutMs = SOCKET_TIMEOUT_MS): S3Client {
   return new S3Client({
     ...common(aws, aws.endpoints.s3),
     // S3-compatible servers route by path, not by bucket subdomain.
@@ -37,6 +39,7 @@ export function s3Client(aws: AwsConfig): S3Client {
     // Many S3-compatible servers reject the SDK's default CRC trailers.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
+    requestHandler: new NodeHttpHandler({ socketTimeout: socketTimeoutMs }),
   });
 }
 

@@ -421,30 +421,44 @@ test('a reader SIGKILLed in the middle of a catch-up pass finishes the pass on t
   await assertTargetsEqual(source, targets);
 });
 
-test('a connection to the stream that stops answering in the middle of a call costs capture and apply a timeout, not the migration: every change arrives', async () => {
-  // This run's worker reaches Kinesis through a proxy that can cut the connections open at a given moment.
-  const { proxy, client, stop } = await startProxiedWorker('capture-stall');
+/**
+ * A migration whose worker reaches `service` through a proxy that, once capture and apply are at work, makes the
+ * connections open at that moment go silent, as ones a middlebox dropped do: their next calls get no answer. Capture
+ * and apply heartbeat on a clock, so a call that hangs does not look like a dead worker: only giving up on the
+ * connection gets them going again. The run must still finish with every change in the target.
+ */
+async function survivesSilentConnections(service: 'kinesis' | 's3', table: string): Promise<void> {
+  const { proxy, client, stop } = await startProxiedWorker(`capture-${table}`, service);
   let workflowId: string | undefined;
   try {
-    const { mapping, targets } = await idValueTables({ stall: 2_000 });
-    // At 250 items/s the copy takes about 8 s: apply reads its shards all along, capture ships what the writes below make.
-    const migration = await startOneTableAtATime('capture-stall', mapping, 250, client);
+    const { mapping, targets } = await idValueTables({ [table]: 2_000 });
+    // At 125 items/s the copy takes about 16 s: apply reads its shards all along, capture ships what the writes below make
+    // and saves its position every 5 s.
+    const migration = await startOneTableAtATime(`capture-${table}`, mapping, 125, client);
     workflowId = migration.workflowId;
     await applyStarted(migration);
-    // Capture's and apply's connections go silent, as ones a middlebox dropped do: their next calls get no answer.
-    proxy.stallOpenConnections();
+    // For S3 also the connections opened in the next 6 s: the SDK sends a write with `Expect: 100-continue`, on a
+    // connection it does not keep, so capture's next progress write (every 5 s) is on a new one.
+    proxy.stallConnections(service === 's3' ? 6_000 : 0);
     const db = await connectMysql(config.mysqlUrl);
-    await db.query(`UPDATE \`${database}\`.stall SET v = v + 1000 WHERE id <= 500`);
-    await db.query(`DELETE FROM \`${database}\`.stall WHERE id BETWEEN 600 AND 610`);
-    await db.query(`INSERT INTO \`${database}\`.stall VALUES (9001, 1)`);
-    const source = await sourceRows(db, ['stall']);
+    await db.query(`UPDATE \`${database}\`.${table} SET v = v + 1000 WHERE id <= 500`);
+    await db.query(`DELETE FROM \`${database}\`.${table} WHERE id BETWEEN 600 AND 610`);
+    await db.query(`INSERT INTO \`${database}\`.${table} VALUES (9001, 1)`);
+    const source = await sourceRows(db, [table]);
     await db.end();
-    // Capture and apply heartbeat on a clock: a call that hangs does not look like a dead worker, so only giving up on
-    // the connection gets them going again.
-    await within(migration.result(), 180_000, 'the migration never finished: a silent connection stopped capture or apply for good');
+    await within(migration.result(), 180_000, `the migration never finished: a silent connection to ${service} stopped capture or apply for good`);
     assert.ok(proxy.dropped > 0, 'a call went out on a silent connection');
     await assertTargetsEqual(source, targets);
   } finally {
     await stop(workflowId);
   }
+}
+
+test('a connection to the stream that stops answering in the middle of a call costs capture and apply a timeout, not the migration: every change arrives', async () => {
+  await survivesSilentConnections('kinesis', 'stall');
+});
+
+test('a connection to S3 that stops answering costs capture a timeout, not the migration: its progress is saved and every change arrives', async () => {
+  // Capture saves its position to S3 every 5 s, the load its manifest: a write that hangs would hold the run for good.
+  await survivesSilentConnections('s3', 's3stall');
 });

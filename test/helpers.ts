@@ -165,15 +165,19 @@ export async function activitiesLeftRunning(ferry: FerryClient, workflowId: stri
 }
 
 /**
- * A worker of its own task queue that reaches Kinesis through a HoldingProxy, and a client for that queue.
+ * A worker of its own task queue that reaches `service` (Kinesis unless told) through a HoldingProxy, and a client
+ * for that queue.
  * `stop` ends it all after a test, passed or not: the run `workflowId` terminated if still going, the proxy
  * closed before the worker stops (a worker stops only once its calls have returned), then the worker and client.
  */
-export async function startProxiedWorker(prefix: string): Promise<{ proxy: HoldingProxy; queue: string; client: FerryClient; stop: (workflowId?: string) => Promise<void> }> {
+export async function startProxiedWorker(
+  prefix: string,
+  service: 'kinesis' | 's3' = 'kinesis',
+): Promise<{ proxy: HoldingProxy; queue: string; client: FerryClient; stop: (workflowId?: string) => Promise<void> }> {
   const config = loadConfig();
-  const proxy = await HoldingProxy.start(config.aws.endpoints.kinesis!);
+  const proxy = await HoldingProxy.start(config.aws.endpoints[service]!);
   const queue = uniqueName(prefix);
-  const worker = await startWorkerProcess(queue, { AWS_ENDPOINT_URL_KINESIS: proxy.url });
+  const worker = await startWorkerProcess(queue, { [service === 's3' ? 'AWS_ENDPOINT_URL_S3' : 'AWS_ENDPOINT_URL_KINESIS']: proxy.url });
   const client = await FerryClient.connect({ ...config, temporal: { ...config.temporal, taskQueue: queue } });
   const stop = async (workflowId?: string) => {
     if (workflowId) await client.client.workflow.getHandle(workflowId).terminate('the test ended with the run still going').catch(() => undefined);
@@ -208,11 +212,13 @@ export async function within<T>(work: Promise<T>, ms: number, what: string): Pro
  * answering, without touching the service that other tests share. Held, bytes
  * in either direction wait in the proxy, so a call through it hangs the way a
  * call to a stalled service does; released, everything flows again. Stalled,
- * the connections open at that moment drop whatever they carry from then on,
- * as connections cut by a middlebox do, while new ones pass.
+ * the connections open at that moment (and, if asked, those opened for a while
+ * after) drop whatever they carry from then on, as connections cut by a
+ * middlebox do, while later ones pass.
  */
 export class HoldingProxy {
   private held = false;
+  private stallNewUntil = 0;
   private readonly waiting: (() => void)[] = [];
   private readonly links = new Set<{ sockets: net.Socket[]; stalled: boolean }>();
   private readonly server: net.Server;
@@ -224,7 +230,7 @@ export class HoldingProxy {
   private constructor(upstream: URL) {
     this.server = net.createServer((client) => {
       const service = net.connect(Number(upstream.port), upstream.hostname);
-      const link = { sockets: [client, service], stalled: false };
+      const link = { sockets: [client, service], stalled: Date.now() < this.stallNewUntil };
       this.links.add(link);
       const forward = (from: net.Socket, into: net.Socket) =>
         from.on('data', (chunk) => {
@@ -263,9 +269,13 @@ export class HoldingProxy {
     for (const send of this.waiting.splice(0)) send();
   }
 
-  /** The connections open now carry nothing more and never close from the service's side; later ones pass. */
-  stallOpenConnections(): void {
+  /**
+   * The connections open now, and those opened in the next `alsoNewForMs`, carry nothing more and never close from
+   * the service's side; later ones pass.
+   */
+  stallConnections(alsoNewForMs = 0): void {
     for (const link of this.links) link.stalled = true;
+    this.stallNewUntil = Date.now() + alsoNewForMs;
   }
 
   close(): Promise<void> {
