@@ -68,16 +68,27 @@ export async function freezeAndFlip(spec: MigrationSpec, tables: SourceTable[], 
   const dynamo = dynamoClient(loadConfig().aws);
   const db = await connectSource(spec);
   let flipped = false;
+  // Every wait inside the freeze ends at spec.capture.maxFreezeMs, or at once when the activity is cancelled: its
+  // workflow terminated or the worker shutting down, so nobody would record a flip. (The run itself never cancels
+  // its cutover: an abort waits for it.)
+  const freezeDeadline = AbortSignal.timeout(capture.maxFreezeMs);
+  const stop = AbortSignal.any([freezeDeadline, context.cancellationSignal]);
+  // On a clock: `stop` bounds every wait, and a heartbeat is what brings the activity its cancellation.
+  const beating = setInterval(() => context.heartbeat(), 1000);
+  let waitingFor = 'starting the freeze';
   try {
+    // What a second connection names to end a statement of this one that must not wait any longer.
+    const [[{ id: connectionId }]] = (await db.query('SELECT CONNECTION_ID() AS id')) as unknown as [[{ id: number }]];
     await db.beginTransaction();
     const frozenAt = performance.now();
-    // Every wait inside the freeze ends with this: the listing of the shards, then the drain.
-    const freezeDeadline = AbortSignal.timeout(capture.maxFreezeMs);
     // The exclusive row lock: new write transactions wait at their fence read; ones already past it finish first.
-    await db.query(`UPDATE ${fence} SET backend = 'frozen', changed_at = NOW(3) WHERE name = ?`, [spec.name]);
-    const [status] = (await db.query('SHOW MASTER STATUS')) as unknown as [{ File: string; Position: number | string }[]];
+    waitingFor = "taking the fence, whose row an application write transaction held all that time (approve again once long write transactions on the migrated tables have committed, or raise spec.capture.maxFreezeMs)";
+    await interruptible(spec, connectionId, stop, () => db.query(`UPDATE ${fence} SET backend = 'frozen', changed_at = NOW(3) WHERE name = ?`, [spec.name]));
+    waitingFor = 'reading the final binlog position';
+    const [status] = (await interruptible(spec, connectionId, stop, () => db.query('SHOW MASTER STATUS'))) as unknown as [{ File: string; Position: number | string }[]];
     const position = { file: status[0]!.File, position: Number(status[0]!.Position) };
-    await handle.signal('frozen', position);
+    waitingFor = `telling the workflow and capture the final position ${position.file}:${position.position}`;
+    await untilStopped(handle.signal('frozen', position), stop);
     // After the signal, so the workflow knows the position first. Capture reads this item every 50 ms: faster
     // than learning it from the workflow (a query can wait a second behind the workflow's task). Scoped to this
     // run, so no other run stops at it.
@@ -88,47 +99,35 @@ export async function freezeAndFlip(spec: MigrationSpec, tables: SourceTable[], 
         UpdateExpression: 'SET stopAt = :stop',
         ExpressionAttributeValues: { ':stop': { S: JSON.stringify({ runId: context.info.workflowExecution!.runId, position }) } },
       }),
+      { abortSignal: stop },
     );
     const signalled = performance.now();
 
     // Drained when every open shard's reader has applied up to capture's end marker: each says so on the routing
     // item as it reads it. Asking the workflow is the fallback, not often: a query can wait a second behind its task.
     const runId = context.info.workflowExecution!.runId;
-    // Listed inside the freeze, so a shard split meanwhile is waited for too; under the freeze's own deadline, so a
-    // stream that does not answer cannot hold the application's writes past spec.capture.maxFreezeMs.
-    const shards = (
-      await openShards(capture.stream ?? `ferry-${spec.name}`, AbortSignal.any([freezeDeadline, context.cancellationSignal])).catch((err: Error) => {
-        if (!freezeDeadline.aborted) throw err;
-        throw ApplicationFailure.nonRetryable(
-          `the stream's shards could not be listed within spec.capture.maxFreezeMs (${capture.maxFreezeMs} ms): ${err.message}; the freeze was released and the routing left on MySQL`,
-          'CutoverTimedOut',
-        );
-      })
-    ).map((shard) => `${runId}|${shard.ShardId}`);
+    // Listed inside the freeze, so a shard split meanwhile is waited for too.
+    waitingFor = "listing the stream's shards";
+    const shards = (await openShards(capture.stream ?? `ferry-${spec.name}`, stop)).map((shard) => `${runId}|${shard.ShardId}`);
+    waitingFor = `capture and apply reaching the final position ${position.file}:${position.position}`;
     let lastAsked = performance.now();
     const drained = async () => {
-      const { Item } = await dynamo.send(new GetItemCommand({ TableName: capture.routingTable, Key: { name: { S: spec.name } }, ConsistentRead: true, ProjectionExpression: 'drained' }));
+      const { Item } = await dynamo.send(
+        new GetItemCommand({ TableName: capture.routingTable, Key: { name: { S: spec.name } }, ConsistentRead: true, ProjectionExpression: 'drained' }),
+        { abortSignal: stop },
+      );
       if (shards.every((shard) => Item?.drained?.SS?.includes(shard))) return true;
       if (performance.now() - lastAsked < 500) return false;
       lastAsked = performance.now();
-      return handle.query<boolean>('drained');
+      return untilStopped(handle.query<boolean>('drained'), stop);
     };
     while (!(await drained())) {
-      if (freezeDeadline.aborted) {
-        throw ApplicationFailure.nonRetryable(
-          `capture and apply did not reach the final position ${position.file}:${position.position} within spec.capture.maxFreezeMs (${capture.maxFreezeMs} ms); ` +
-            'the freeze was released and the routing left on MySQL',
-          'CutoverTimedOut',
-        );
-      }
-      context.heartbeat();
-      // The run never cancels its cutover (an abort waits for it); this is its workflow gone (terminated) or the
-      // worker shutting down: nobody would record a flip, so release the freeze now rather than at maxFreezeMs.
-      if (context.cancellationSignal.aborted) throw context.cancellationSignal.reason;
+      stop.throwIfAborted();
       await sleep(20);
     }
     const drainedAt = performance.now();
     // Every item changed in the last capture.checkWindowMs, source (now final) against target, item by item.
+    waitingFor = 'checking the items changed last';
     const listKey = recentChangesKey(stage, runId);
     const recent = await getJson<RecentChanges>(s3Client(loadConfig().aws), stage.bucket, listKey);
     if (!recent) {
@@ -138,7 +137,7 @@ export async function freezeAndFlip(spec: MigrationSpec, tables: SourceTable[], 
         'CutoverCheckMissing',
       );
     }
-    const check = await checkChangedItems(db, dynamo, spec, tables, recent);
+    const check = await interruptible(spec, connectionId, stop, () => checkChangedItems(db, dynamo, spec, tables, recent));
     if (check.differing) {
       throw ApplicationFailure.nonRetryable(
         `after the drain ${check.differing} of the ${check.items} items changed in the last ${check.coveredMs} ms differ between the source and the target, first: ` +
@@ -147,6 +146,8 @@ export async function freezeAndFlip(spec: MigrationSpec, tables: SourceTable[], 
         'CutoverItemsDiffer',
       );
     }
+    // The last moment to give up: from here the freeze ends in the flip, which must not be cut between its two writes.
+    stop.throwIfAborted();
     const checkedAt = performance.now();
     const flippedAt = new Date().toISOString();
     await dynamo.send(
@@ -172,8 +173,63 @@ export async function freezeAndFlip(spec: MigrationSpec, tables: SourceTable[], 
         .send(new UpdateItemCommand({ TableName: capture.routingTable, Key: { name: { S: spec.name } }, UpdateExpression: 'SET backend = :mysql REMOVE flippedAt', ExpressionAttributeValues: { ':mysql': { S: 'mysql' } } }))
         .catch(() => {});
     }
+    if (context.cancellationSignal.aborted) throw context.cancellationSignal.reason ?? err;
+    if (freezeDeadline.aborted && !(err instanceof ApplicationFailure)) {
+      throw ApplicationFailure.nonRetryable(
+        `the freeze did not finish within spec.capture.maxFreezeMs (${capture.maxFreezeMs} ms) while ${waitingFor}: ${(err as Error).message}; ` +
+          'the freeze was released and the routing left on MySQL',
+        'CutoverTimedOut',
+      );
+    }
     throw err;
   } finally {
+    clearInterval(beating);
     await db.end();
+  }
+}
+
+/** `work`, or a rejection with the reason once `stop` fires: for waits that take no signal of their own. */
+async function untilStopped<T>(work: Promise<T>, stop: AbortSignal): Promise<T> {
+  let onAbort!: () => void;
+  const stopped = new Promise<never>((_, reject) => {
+    onAbort = () => reject(stop.reason as Error);
+    if (stop.aborted) onAbort();
+    else stop.addEventListener('abort', onAbort, { once: true });
+  });
+  stopped.catch(() => undefined);
+  try {
+    return await Promise.race([work, stopped]);
+  } finally {
+    stop.removeEventListener('abort', onAbort);
+  }
+}
+
+/**
+ * `work`'s statements on the freeze's connection (`connectionId`); one still running when `stop` fires is ended
+ * with KILL QUERY from a second connection. The fence's UPDATE waits for the application transactions that hold its
+ * row: without this, one that stayed open would hold the freeze, and every write queued behind it, for up to
+ * innodb_lock_wait_timeout (50 s by default). A user may end its own statements without any privilege; one that
+ * has already finished is not affected.
+ */
+async function interruptible<T>(spec: MigrationSpec, connectionId: number, stop: AbortSignal, work: () => Promise<T>): Promise<T> {
+  stop.throwIfAborted();
+  let killing: Promise<void> | undefined;
+  const kill = () => {
+    killing = (async () => {
+      const other = await connectSource(spec);
+      try {
+        await other.query(`KILL QUERY ${Number(connectionId)}`);
+      } finally {
+        await other.end();
+      }
+    })().catch(() => undefined);
+  };
+  stop.addEventListener('abort', kill, { once: true });
+  try {
+    return await work();
+  } finally {
+    stop.removeEventListener('abort', kill);
+    // Before the connection's next statement, which the KILL must not reach.
+    await killing;
   }
 }

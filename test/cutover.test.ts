@@ -280,6 +280,55 @@ async function approvedCutover(migration: MigrationHandle): Promise<{ approval: 
   assert.fail('the cutover was never approved');
 }
 
+/**
+ * One write to the source through the fence, as an application makes it, to the first purchase row (or the last: two
+ * writes that must not wait for each other); resolves with whether it went to MySQL.
+ */
+async function sourceWrite(database: string, name: string, row: 'first' | 'last', during?: () => Promise<void>): Promise<boolean> {
+  const app = await connectMysql(config.mysqlUrl);
+  const order = row === 'first' ? 'ASC' : 'DESC';
+  try {
+    return await withSourceWrite(app, name, async (tx) => {
+      await tx.query(`UPDATE \`${database}\`.purchase SET quantity = quantity + 1 ORDER BY customerid ${order}, orderid ${order}, productid ${order} LIMIT 1`);
+      await during?.();
+    }, database);
+  } finally {
+    await app.end();
+  }
+}
+
+/** An application write transaction holding the fence row's shared lock until `release`, which says whether it went to MySQL. */
+async function heldFence(database: string, name: string): Promise<{ release: () => Promise<boolean> }> {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let locked!: () => void;
+  const holding = new Promise<void>((resolve) => (locked = resolve));
+  const write = sourceWrite(database, name, 'first', async () => {
+    locked();
+    await released;
+  });
+  await Promise.race([holding, write.then(() => assert.fail('the write ended before it held the fence'))]);
+  return { release: () => (release(), write) };
+}
+
+/** Resolves once the freeze's UPDATE of the fence row in `database` waits for the row's lock. */
+async function freezeWaitsAtFence(database: string): Promise<void> {
+  const db = await connectMysql(config.mysqlUrl);
+  try {
+    for (let i = 0; ; i++) {
+      const [[{ n }]] = (await db.query(
+        "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND INFO LIKE 'UPDATE %' AND INFO LIKE ?",
+        [`%${database}%ferry_routing%frozen%`],
+      )) as unknown as [[{ n: number }]];
+      if (Number(n) > 0) return;
+      assert.ok(i < 300, 'the freeze never waited at the fence');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  } finally {
+    await db.end();
+  }
+}
+
 test('an abort once the cutover has begun does not interrupt it: the freeze drains and flips, the approval is answered, the run completes, and the target equals the source', async () => {
   const database = await purchaseDatabase('late_abort');
   const name = uniqueName('late-abort');
@@ -290,17 +339,7 @@ test('an abort once the cutover has begun does not interrupt it: the freeze drai
   await waitForPhase(migration, 'catch-up', 1200);
 
   // An application write holds the fence row's shared lock: the cutover, once approved, waits for it to commit.
-  const app = await connectMysql(config.mysqlUrl);
-  let release!: () => void;
-  const released = new Promise<void>((resolve) => (release = resolve));
-  let locked!: () => void;
-  const holding = new Promise<void>((resolve) => (locked = resolve));
-  const write = withSourceWrite(app, name, async (tx) => {
-    await tx.query(`UPDATE \`${database}\`.purchase SET quantity = quantity + 1 ORDER BY customerid, orderid, productid LIMIT 1`);
-    locked();
-    await released;
-  }, database);
-  await holding;
+  const held = await heldFence(database, name);
 
   const { approval } = await approvedCutover(migration);
 
@@ -312,9 +351,7 @@ test('an abort once the cutover has begun does not interrupt it: the freeze drai
     assert.ok(i < 100, 'the abort never reached the workflow');
     await new Promise((r) => setTimeout(r, 100));
   }
-  release();
-  assert.equal(await write, true, 'the held write went to MySQL');
-  await app.end();
+  assert.equal(await held.release(), true, 'the held write went to MySQL');
 
   assert.equal(await aborting, 'COMPLETED', 'the cutover begun before the abort completed, and the run with it');
   const cutover = await approval;
@@ -388,10 +425,66 @@ test("a stream that does not answer when the freeze lists its shards cannot hold
     proxy.hold();
     const { approval } = await approvedCutover(migration);
     const failed = await within(approval.then(() => undefined, (err: Error) => err), 60_000, 'the freeze outlived maxFreezeMs by a minute: the listing held it');
-    assert.match(String(failed?.message), /the stream's shards could not be listed within spec\.capture\.maxFreezeMs \(5000 ms\).*the freeze was released and the routing left on MySQL/);
+    assert.match(String(failed?.message), /the freeze did not finish within spec\.capture\.maxFreezeMs \(5000 ms\) while listing the stream's shards.*the freeze was released and the routing left on MySQL/);
     assert.equal(await client.resolveBackend(name), 'mysql');
     assert.equal((await fenceAndSource(database, name)).fence, 'mysql', 'the fence lets writes through again');
   } finally {
     await stop(name);
   }
+});
+
+/**
+ * A migration whose freeze waits at the fence: an application transaction holds the fence row's shared lock, the
+ * cutover is approved, and a second write arrives once the freeze waits, so it queues behind the freeze's request for
+ * the row's exclusive lock, as every write arriving then does. The two writes touch different rows.
+ */
+async function freezeWaitingAtFence(label: string, maxFreezeMs: number) {
+  const database = await purchaseDatabase(label.replace(/-/g, '_'));
+  const name = uniqueName(label);
+  const spec = exampleSpec('purchase-dms.json', name, database, uniqueName('purchase'));
+  spec.capture = { createStream: true, shards: 1, cutover: 'manual', maxFreezeMs };
+  const migration = await ferry.startMigration(spec);
+  await waitForPhase(migration, 'catch-up', 1200);
+  const held = await heldFence(database, name);
+  try {
+    const { approval } = await approvedCutover(migration);
+    approval.catch(() => undefined); // observed by the caller, or never answered (a terminated run)
+    await freezeWaitsAtFence(database);
+    return { database, name, migration, approval, held, queued: sourceWrite(database, name, 'last') };
+  } catch (err) {
+    await held.release();
+    throw err;
+  }
+}
+
+test("an application transaction holding the fence's row past maxFreezeMs holds up only itself: the freeze gives up at maxFreezeMs, and a write queued behind the freeze goes to MySQL while that transaction is still open", async () => {
+  const { database, name, migration, approval, held, queued } = await freezeWaitingAtFence('fence-held', 8000);
+  try {
+    const failed = await within(approval.then(() => undefined, (err: Error) => err), 60_000, 'the cutover never ended');
+    assert.match(
+      String(failed?.message),
+      /the freeze did not finish within spec\.capture\.maxFreezeMs \(8000 ms\) while taking the fence, whose row an application write transaction held all that time.*the freeze was released and the routing left on MySQL/,
+    );
+    // Without the freeze ending its wait, the queued write would wait as long as the held one (or innodb_lock_wait_timeout).
+    assert.equal(await within(queued, 30_000, 'the write queued behind the freeze still waits'), true, 'the queued write went to MySQL');
+  } finally {
+    assert.equal(await held.release(), true, 'the held write went to MySQL');
+  }
+  await assert.rejects(migration.result(), /did not finish within spec\.capture\.maxFreezeMs|Workflow execution failed/);
+  assert.equal(await ferry.resolveBackend(name), 'mysql');
+  assert.equal((await fenceAndSource(database, name)).fence, 'mysql', 'the fence lets writes through again');
+});
+
+test('a run terminated while its freeze waits at the fence lets go of the fence at once: a write queued behind the freeze goes to MySQL, and the routing stays on MySQL', async () => {
+  // maxFreezeMs far longer than the test waits: only the termination can end this freeze in time.
+  const { database, name, held, queued } = await freezeWaitingAtFence('fence-terminated', 600_000);
+  try {
+    await ferry.client.workflow.getHandle(name).terminate('the test terminates the run while its freeze waits at the fence');
+    // The freeze learns of it from its next heartbeat's answer (the SDK sends at most one per 8 s here), then ends its wait.
+    assert.equal(await within(queued, 30_000, 'the write queued behind the freeze still waits after the run was terminated'), true, 'the queued write went to MySQL');
+  } finally {
+    assert.equal(await held.release(), true, 'the held write went to MySQL');
+  }
+  assert.equal(await ferry.resolveBackend(name), 'mysql');
+  assert.equal((await fenceAndSource(database, name)).fence, 'mysql', 'the fence lets writes through again');
 });
