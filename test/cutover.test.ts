@@ -311,22 +311,24 @@ async function heldFence(database: string, name: string): Promise<{ release: () 
   return { release: () => (release(), write) };
 }
 
-/** Resolves once the freeze's UPDATE of the fence row in `database` waits for the row's lock. */
-async function freezeWaitsAtFence(database: string): Promise<void> {
+/** Resolves once another connection runs a statement LIKE `pattern`; fails saying `never` after 30 s. */
+async function untilStatementRuns(pattern: string, never: string): Promise<void> {
   const db = await connectMysql(config.mysqlUrl);
   try {
     for (let i = 0; ; i++) {
-      const [[{ n }]] = (await db.query(
-        "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND INFO LIKE 'UPDATE %' AND INFO LIKE ?",
-        [`%${database}%ferry_routing%frozen%`],
-      )) as unknown as [[{ n: number }]];
+      const [[{ n }]] = (await db.query('SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND INFO LIKE ?', [pattern])) as unknown as [[{ n: number }]];
       if (Number(n) > 0) return;
-      assert.ok(i < 300, 'the freeze never waited at the fence');
+      assert.ok(i < 1500, never);
       await new Promise((r) => setTimeout(r, 20));
     }
   } finally {
     await db.end();
   }
+}
+
+/** Resolves once the freeze's UPDATE of the fence row in `database` waits for the row's lock. */
+function freezeWaitsAtFence(database: string): Promise<void> {
+  return untilStatementRuns(`UPDATE %${database}%ferry_routing%frozen%`, 'the freeze never waited at the fence');
 }
 
 test('an abort once the cutover has begun does not interrupt it: the freeze drains and flips, the approval is answered, the run completes, and the target equals the source', async () => {
@@ -411,25 +413,39 @@ test('a target item that differs from the source after the drain rolls the cutov
   await db.end();
 });
 
-test("a stream that does not answer when the freeze lists its shards cannot hold the application's writes past maxFreezeMs: the cutover rolls back, the routing stays on MySQL", async () => {
-  const database = await purchaseDatabase('freeze_list');
-  const name = uniqueName('freeze-list');
+/**
+ * A migration in catch-up whose worker reaches Kinesis through a proxy that stops answering just before the cutover is
+ * approved: the freeze takes the fence, then waits on its first call to the stream, listing the shards to drain.
+ * The caller calls `stop` (which terminates the run if it still goes on).
+ */
+async function freezeOnSilentStream(label: string, maxFreezeMs: number) {
+  const database = await purchaseDatabase(label.replace(/-/g, '_'));
+  const name = uniqueName(label);
   const spec = exampleSpec('purchase-dms.json', name, database, uniqueName('purchase'));
-  spec.capture = { createStream: true, shards: 1, cutover: 'manual', maxFreezeMs: 5000 };
-  // This run's worker reaches Kinesis through a proxy that can stop answering.
-  const { proxy, client, stop } = await startProxiedWorker('freeze-list');
+  spec.capture = { createStream: true, shards: 1, cutover: 'manual', maxFreezeMs };
+  const { proxy, client, stop } = await startProxiedWorker(label);
   try {
     const migration = await client.startMigration(spec);
     await waitForPhase(migration, 'catch-up', 1200);
-    // The stream stops answering; the freeze's first call to it lists the shards to drain.
     proxy.hold();
     const { approval } = await approvedCutover(migration);
+    approval.catch(() => undefined); // observed by the caller, or never answered (a terminated run)
+    return { database, name, client, approval, stop: () => stop(name) };
+  } catch (err) {
+    await stop(name);
+    throw err;
+  }
+}
+
+test("a stream that does not answer when the freeze lists its shards cannot hold the application's writes past maxFreezeMs: the cutover rolls back, the routing stays on MySQL", async () => {
+  const { database, name, client, approval, stop } = await freezeOnSilentStream('freeze-list', 5000);
+  try {
     const failed = await within(approval.then(() => undefined, (err: Error) => err), 60_000, 'the freeze outlived maxFreezeMs by a minute: the listing held it');
     assert.match(String(failed?.message), /the freeze did not finish within spec\.capture\.maxFreezeMs \(5000 ms\) while listing the stream's shards.*the freeze was released and the routing left on MySQL/);
     assert.equal(await client.resolveBackend(name), 'mysql');
     assert.equal((await fenceAndSource(database, name)).fence, 'mysql', 'the fence lets writes through again');
   } finally {
-    await stop(name);
+    await stop();
   }
 });
 
@@ -487,4 +503,54 @@ test('a run terminated while its freeze waits at the fence lets go of the fence 
   }
   assert.equal(await ferry.resolveBackend(name), 'mysql');
   assert.equal((await fenceAndSource(database, name)).fence, 'mysql', 'the fence lets writes through again');
+});
+
+/** Resolves once another transaction holds the lock on `database`'s fence row for `name`: the freeze has taken the fence. */
+async function freezeHoldsFence(database: string, name: string): Promise<void> {
+  const db = await connectMysql(config.mysqlUrl);
+  try {
+    for (let i = 0; ; i++) {
+      await db.beginTransaction();
+      try {
+        await db.query(`SELECT backend FROM \`${database}\`.ferry_routing WHERE name = ? LOCK IN SHARE MODE NOWAIT`, [name]);
+      } catch (err) {
+        if ((err as { errno?: number }).errno === 1205) return; // ER_LOCK_WAIT_TIMEOUT: NOWAIT found the row locked
+        throw err;
+      } finally {
+        await db.rollback();
+      }
+      assert.ok(i < 1500, 'the freeze never took the fence');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  } finally {
+    await db.end();
+  }
+}
+
+/**
+ * Resolves once an application write asks for the lock on `database`'s fence row. (It waits in PROCESSLIST's state
+ * "Statistics", where MariaDB reads the row its whole primary key finds, and its transaction is not in INNODB_TRX.)
+ */
+function writeWaitsAtFence(database: string): Promise<void> {
+  return untilStatementRuns(`SELECT backend FROM \`${database}\`.ferry_routing%LOCK IN SHARE MODE`, 'the write never reached the fence');
+}
+
+test('a run terminated while its freeze waits on a stream that does not answer lets go of the fence at once: a write queued behind the freeze goes to MySQL, and the routing stays on MySQL', async () => {
+  // maxFreezeMs far longer than the test waits: only the termination can end this freeze in time.
+  const { database, name, client, stop } = await freezeOnSilentStream('freeze-terminated', 600_000);
+  try {
+    await freezeHoldsFence(database, name);
+    const queued = sourceWrite(database, name, 'last');
+    await writeWaitsAtFence(database);
+    const early = await Promise.race([queued.then(() => 'ended'), new Promise<'waiting'>((r) => setTimeout(() => r('waiting'), 2000))]);
+    assert.equal(early, 'waiting', 'the freeze holds the fence while the stream does not answer');
+
+    await client.client.workflow.getHandle(name).terminate('the test terminates the run while its freeze waits on the stream');
+    // The freeze learns of it from its next heartbeat's answer (the SDK sends at most one per 8 s here), then gives up the wait on the stream.
+    assert.equal(await within(queued, 30_000, 'the write queued behind the freeze still waits after the run was terminated'), true, 'the queued write went to MySQL');
+    assert.equal(await client.resolveBackend(name), 'mysql');
+    assert.equal((await fenceAndSource(database, name)).fence, 'mysql', 'the fence lets writes through again');
+  } finally {
+    await stop();
+  }
 });
