@@ -414,16 +414,17 @@ test('a target item that differs from the source after the drain rolls the cutov
 });
 
 /**
- * A migration in catch-up whose worker reaches Kinesis through a proxy that stops answering just before the cutover is
- * approved: the freeze takes the fence, then waits on its first call to the stream, listing the shards to drain.
- * The caller calls `stop` (which terminates the run if it still goes on).
+ * A migration in catch-up whose worker reaches `service` through a proxy that stops answering just before the cutover
+ * is approved. With Kinesis silent the freeze takes the fence, then waits on its first call to the stream, listing the
+ * shards to drain; with S3 silent it waits in the drain, since capture writes the changes it saw last to S3 before its
+ * end markers. The caller calls `stop` (which terminates the run if it still goes on).
  */
-async function freezeOnSilentStream(label: string, maxFreezeMs: number) {
+async function freezeOnSilentService(label: string, maxFreezeMs: number, service: 'kinesis' | 's3' = 'kinesis') {
   const database = await purchaseDatabase(label.replace(/-/g, '_'));
   const name = uniqueName(label);
   const spec = exampleSpec('purchase-dms.json', name, database, uniqueName('purchase'));
   spec.capture = { createStream: true, shards: 1, cutover: 'manual', maxFreezeMs };
-  const { proxy, client, stop } = await startProxiedWorker(label);
+  const { proxy, client, stop } = await startProxiedWorker(label, service);
   try {
     const migration = await client.startMigration(spec);
     await waitForPhase(migration, 'catch-up', 1200);
@@ -438,7 +439,7 @@ async function freezeOnSilentStream(label: string, maxFreezeMs: number) {
 }
 
 test("a stream that does not answer when the freeze lists its shards cannot hold the application's writes past maxFreezeMs: the cutover rolls back, the routing stays on MySQL", async () => {
-  const { database, name, client, approval, stop } = await freezeOnSilentStream('freeze-list', 5000);
+  const { database, name, client, approval, stop } = await freezeOnSilentService('freeze-list', 5000);
   try {
     const failed = await within(approval.then(() => undefined, (err: Error) => err), 60_000, 'the freeze outlived maxFreezeMs by a minute: the listing held it');
     assert.match(String(failed?.message), /the freeze did not finish within spec\.capture\.maxFreezeMs \(5000 ms\) while listing the stream's shards.*the freeze was released and the routing left on MySQL/);
@@ -537,19 +538,42 @@ function writeWaitsAtFence(database: string): Promise<void> {
 
 test('a run terminated while its freeze waits on a stream that does not answer lets go of the fence at once: a write queued behind the freeze goes to MySQL, and the routing stays on MySQL', async () => {
   // maxFreezeMs far longer than the test waits: only the termination can end this freeze in time.
-  const { database, name, client, stop } = await freezeOnSilentStream('freeze-terminated', 600_000);
+  const { database, name, client, stop } = await freezeOnSilentService('freeze-terminated', 600_000);
   try {
-    await freezeHoldsFence(database, name);
-    const queued = sourceWrite(database, name, 'last');
-    await writeWaitsAtFence(database);
-    const early = await Promise.race([queued.then(() => 'ended'), new Promise<'waiting'>((r) => setTimeout(() => r('waiting'), 2000))]);
-    assert.equal(early, 'waiting', 'the freeze holds the fence while the stream does not answer');
+    await terminateWithWriteQueued(client, database, name);
+  } finally {
+    await stop();
+  }
+});
 
-    await client.client.workflow.getHandle(name).terminate('the test terminates the run while its freeze waits on the stream');
-    // The freeze learns of it from its next heartbeat's answer (the SDK sends at most one per 8 s here), then gives up the wait on the stream.
-    assert.equal(await within(queued, 30_000, 'the write queued behind the freeze still waits after the run was terminated'), true, 'the queued write went to MySQL');
-    assert.equal(await client.resolveBackend(name), 'mysql');
-    assert.equal((await fenceAndSource(database, name)).fence, 'mysql', 'the fence lets writes through again');
+/**
+ * Once the freeze holds the fence: a write queued behind it is seen to wait, the run is terminated, and the write must
+ * go to MySQL within 30 s with the routing left on MySQL.
+ */
+async function terminateWithWriteQueued(client: FerryClient, database: string, name: string): Promise<void> {
+  await freezeHoldsFence(database, name);
+  const queued = sourceWrite(database, name, 'last');
+  await writeWaitsAtFence(database);
+  const early = await Promise.race([queued.then(() => 'ended'), new Promise<'waiting'>((r) => setTimeout(() => r('waiting'), 2000))]);
+  assert.equal(early, 'waiting', 'the freeze holds the fence while the service does not answer');
+
+  await client.client.workflow.getHandle(name).terminate('the test terminates the run while its freeze waits');
+  // The freeze learns of it from its next heartbeat's answer (the SDK sends at most one per 8 s here), then gives up its wait.
+  assert.equal(await within(queued, 30_000, 'the write queued behind the freeze still waits after the run was terminated'), true, 'the queued write went to MySQL');
+  assert.equal(await client.resolveBackend(name), 'mysql');
+  assert.equal((await fenceAndSource(database, name)).fence, 'mysql', 'the fence lets writes through again');
+}
+
+test('a run terminated while its freeze drains, with capture unable to hand over the changes it saw last, lets go of the fence at once: a write queued behind the freeze goes to MySQL, and the routing stays on MySQL', async () => {
+  const { database, name, client, stop } = await freezeOnSilentService('drain-terminated', 600_000, 's3');
+  try {
+    // The freeze has told capture where to stop (the last step before it lists the shards and drains).
+    const dynamo = dynamoClient(config.aws);
+    for (let i = 0; !(await dynamo.send(new GetItemCommand({ TableName: 'ferry-routing', Key: { name: { S: name } }, ConsistentRead: true }))).Item?.stopAt; i++) {
+      assert.ok(i < 300, 'the freeze never recorded where capture stops');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await terminateWithWriteQueued(client, database, name);
   } finally {
     await stop();
   }
