@@ -35,7 +35,7 @@ export interface ChangedItemsCheck {
 /** Source lookups per statement: an IN list of this many keys. */
 const LOOKUP_CHUNK = 500;
 
-export async function checkChangedItems(db: MysqlConnection, dynamo: DynamoDBClient, spec: MigrationSpec, tables: SourceTable[], recent: RecentChanges, maxMismatches = 5): Promise<ChangedItemsCheck> {
+export async function checkChangedItems(db: MysqlConnection, dynamo: DynamoDBClient, spec: MigrationSpec, tables: SourceTable[], recent: RecentChanges, signal?: AbortSignal, maxMismatches = 5): Promise<ChangedItemsCheck> {
   const result: ChangedItemsCheck = { changes: recent.changes.length, items: 0, windowMs: recent.windowMs, coveredMs: recent.coveredMs, differing: 0, mismatches: [] };
   for (const source of tables) {
     const name = `${source.schema}.${source.table}`;
@@ -43,7 +43,7 @@ export async function checkChangedItems(db: MysqlConnection, dynamo: DynamoDBCli
     if (images.length === 0) continue;
     const sql = spec.sql[source.table] === undefined ? undefined : await RowSql.open(source.table, spec.sql[source.table]!, source.columns);
     try {
-      await checkTable(db, dynamo, spec, source, images, sql, result, maxMismatches);
+      await checkTable(db, dynamo, spec, source, images, sql, result, maxMismatches, signal);
     } finally {
       sql?.close();
     }
@@ -51,7 +51,7 @@ export async function checkChangedItems(db: MysqlConnection, dynamo: DynamoDBCli
   return result;
 }
 
-async function checkTable(db: MysqlConnection, dynamo: DynamoDBClient, spec: MigrationSpec, source: SourceTable, images: EventRow[], sql: RowSql | undefined, result: ChangedItemsCheck, maxMismatches: number): Promise<void> {
+async function checkTable(db: MysqlConnection, dynamo: DynamoDBClient, spec: MigrationSpec, source: SourceTable, images: EventRow[], sql: RowSql | undefined, result: ChangedItemsCheck, maxMismatches: number, signal: AbortSignal | undefined): Promise<void> {
   const mapping = source.mapping;
   const keyNames = keyAttributes(mapping);
   const keyText = (key: Item) => keyLine(key, keyNames);
@@ -123,7 +123,7 @@ async function checkTable(db: MysqlConnection, dynamo: DynamoDBClient, spec: Mig
   result.items += wanted.length;
   const have = new Map<string, Item>();
   for (let i = 0; i < wanted.length; i += 100) {
-    for (const item of await getItems(dynamo, mapping.targetTable, wanted.slice(i, i + 100))) have.set(keyText(item), item);
+    for (const item of await getItems(dynamo, mapping.targetTable, wanted.slice(i, i + 100), signal)) have.set(keyText(item), item);
   }
   for (const [text, key] of keys) {
     const want = expected.get(text);

@@ -129,7 +129,7 @@ export async function freezeAndFlip(spec: MigrationSpec, tables: SourceTable[], 
     // Every item changed in the last capture.checkWindowMs, source (now final) against target, item by item.
     waitingFor = 'checking the items changed last';
     const listKey = recentChangesKey(stage, runId);
-    const recent = await getJson<RecentChanges>(s3Client(loadConfig().aws), stage.bucket, listKey);
+    const recent = await getJson<RecentChanges>(s3Client(loadConfig().aws), stage.bucket, listKey, stop);
     if (!recent) {
       throw ApplicationFailure.nonRetryable(
         `capture left no list of the last changes at s3://${stage.bucket}/${listKey}, so the items they touched could not be checked; ` +
@@ -137,7 +137,7 @@ export async function freezeAndFlip(spec: MigrationSpec, tables: SourceTable[], 
         'CutoverCheckMissing',
       );
     }
-    const check = await interruptible(spec, connectionId, stop, () => checkChangedItems(db, dynamo, spec, tables, recent));
+    const check = await interruptible(spec, connectionId, stop, () => checkChangedItems(db, dynamo, spec, tables, recent, stop));
     if (check.differing) {
       throw ApplicationFailure.nonRetryable(
         `after the drain ${check.differing} of the ${check.items} items changed in the last ${check.coveredMs} ms differ between the source and the target, first: ` +

@@ -115,11 +115,11 @@ export function showKey(item: Item, keyNames: string[]): string {
 }
 
 /** The items of `keys` (at most 100) that exist, read consistently; unprocessed keys are asked again with backoff. */
-export async function getItems(dynamo: DynamoDBClient, table: string, keys: Record<string, AttributeValue>[]): Promise<Item[]> {
+export async function getItems(dynamo: DynamoDBClient, table: string, keys: Record<string, AttributeValue>[], signal?: AbortSignal): Promise<Item[]> {
   const found: Item[] = [];
   for (let attempt = 0; keys.length; attempt++) {
-    if (attempt) await sleep(Math.random() * Math.min(2000, 50 * 2 ** attempt));
-    const response = await dynamo.send(new BatchGetItemCommand({ RequestItems: { [table]: { Keys: keys, ConsistentRead: true } } }));
+    if (attempt) await sleep(Math.random() * Math.min(2000, 50 * 2 ** attempt), undefined, { signal });
+    const response = await dynamo.send(new BatchGetItemCommand({ RequestItems: { [table]: { Keys: keys, ConsistentRead: true } } }), { abortSignal: signal });
     found.push(...(response.Responses?.[table] ?? []));
     keys = (response.UnprocessedKeys?.[table]?.Keys as Record<string, AttributeValue>[] | undefined) ?? [];
   }

@@ -44,10 +44,10 @@ export async function downloadFile(s3: S3Client, bucket: string, key: string, fi
   return fs.statSync(file).size;
 }
 
-/** A small JSON document (manifest, marker) from S3, or undefined when there is none. */
-export async function getJson<T>(s3: S3Client, bucket: string, key: string): Promise<T | undefined> {
+/** A small JSON document (manifest, marker) from S3, or undefined when there is none; `signal` ends the request. */
+export async function getJson<T>(s3: S3Client, bucket: string, key: string, signal?: AbortSignal): Promise<T | undefined> {
   try {
-    const response = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    const response = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
     return JSON.parse(await response.Body!.transformToString()) as T;
   } catch (err) {
     if (err instanceof NoSuchKey || (err as Error).name === 'NoSuchKey') return undefined;

@@ -417,18 +417,22 @@ test('a target item that differs from the source after the drain rolls the cutov
  * A migration in catch-up whose worker reaches `service` through a proxy that stops answering just before the cutover
  * is approved. With Kinesis silent the freeze takes the fence, then waits on its first call to the stream, listing the
  * shards to drain; with S3 silent it waits in the drain, since capture writes the changes it saw last to S3 before its
- * end markers. The caller calls `stop` (which terminates the run if it still goes on).
+ * end markers. With `from`, the service goes silent only from the first request it picks. The caller calls `stop`
+ * (which terminates the run if it still goes on).
  */
-async function freezeOnSilentService(label: string, maxFreezeMs: number, service: 'kinesis' | 's3' = 'kinesis') {
+async function freezeOnSilentService(label: string, maxFreezeMs: number, service: 'kinesis' | 's3' | 'dynamodb' = 'kinesis', from?: (request: string) => boolean) {
   const database = await purchaseDatabase(label.replace(/-/g, '_'));
   const name = uniqueName(label);
   const spec = exampleSpec('purchase-dms.json', name, database, uniqueName('purchase'));
-  spec.capture = { createStream: true, shards: 1, cutover: 'manual', maxFreezeMs };
+  // A check window as long as the test may take to approve: the write below is among the changes the freeze checks.
+  spec.capture = { createStream: true, shards: 1, cutover: 'manual', maxFreezeMs, checkWindowMs: 120_000 };
   const { proxy, client, stop } = await startProxiedWorker(label, service);
   try {
     const migration = await client.startMigration(spec);
     await waitForPhase(migration, 'catch-up', 1200);
-    proxy.hold();
+    assert.equal(await sourceWrite(database, name, 'first'), true, 'a write during catch-up went to MySQL');
+    if (from) proxy.holdFrom(from);
+    else proxy.hold();
     const { approval } = await approvedCutover(migration);
     approval.catch(() => undefined); // observed by the caller, or never answered (a terminated run)
     return { database, name, client, approval, stop: () => stop(name) };
@@ -578,3 +582,23 @@ test('a run terminated while its freeze drains, with capture unable to hand over
     await stop();
   }
 });
+
+// The check's reads, each silent from its first request: the list capture wrote once it reached the final position
+// (S3), and the target's items (the freeze's one BatchGetItem).
+for (const silent of [
+  { service: 's3', name: 'S3', reads: 'the changes capture saw last', from: (request: string) => request.startsWith('GET ') && request.includes('/recent-changes.json') },
+  { service: 'dynamodb', name: 'DynamoDB', reads: 'the items changed last', from: (request: string) => request.includes('DynamoDB_20120810.BatchGetItem') },
+] as const) {
+  test(`${silent.name} that stops answering when the freeze reads ${silent.reads} cannot hold the application's writes past maxFreezeMs: the cutover rolls back, the routing stays on MySQL`, async () => {
+    const { database, name, client, approval, stop } = await freezeOnSilentService(`check-silent-${silent.service}`, 5000, silent.service, silent.from);
+    try {
+      // Past maxFreezeMs by far less than the SDK's own give-up (three attempts of a 20 s socket timeout).
+      const failed = await within(approval.then(() => undefined, (err: Error) => err), 30_000, `the freeze outlived maxFreezeMs: the read of ${silent.reads} held it`);
+      assert.match(String(failed?.message), /the freeze did not finish within spec\.capture\.maxFreezeMs \(5000 ms\) while checking the items changed last.*the freeze was released and the routing left on MySQL/);
+      assert.equal(await client.resolveBackend(name), 'mysql');
+      assert.equal((await fenceAndSource(database, name)).fence, 'mysql', 'the fence lets writes through again');
+    } finally {
+      await stop();
+    }
+  });
+}

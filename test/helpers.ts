@@ -172,12 +172,12 @@ export async function activitiesLeftRunning(ferry: FerryClient, workflowId: stri
  */
 export async function startProxiedWorker(
   prefix: string,
-  service: 'kinesis' | 's3' = 'kinesis',
+  service: 'kinesis' | 's3' | 'dynamodb' = 'kinesis',
 ): Promise<{ proxy: HoldingProxy; queue: string; client: FerryClient; stop: (workflowId?: string) => Promise<void> }> {
   const config = loadConfig();
   const proxy = await HoldingProxy.start(config.aws.endpoints[service]!);
   const queue = uniqueName(prefix);
-  const worker = await startWorkerProcess(queue, { [service === 's3' ? 'AWS_ENDPOINT_URL_S3' : 'AWS_ENDPOINT_URL_KINESIS']: proxy.url });
+  const worker = await startWorkerProcess(queue, { [`AWS_ENDPOINT_URL_${service.toUpperCase()}`]: proxy.url });
   const client = await FerryClient.connect({ ...config, temporal: { ...config.temporal, taskQueue: queue } });
   const stop = async (workflowId?: string) => {
     if (workflowId) await client.client.workflow.getHandle(workflowId).terminate('the test ended with the run still going').catch(() => undefined);
@@ -218,6 +218,8 @@ export async function within<T>(work: Promise<T>, ms: number, what: string): Pro
  */
 export class HoldingProxy {
   private held = false;
+  /** Set by holdFrom: the client bytes that start a hold. */
+  private holdTrigger?: (bytes: string) => boolean;
   private stallNewUntil = 0;
   private readonly waiting: (() => void)[] = [];
   private readonly links = new Set<{ sockets: net.Socket[]; stalled: boolean }>();
@@ -233,7 +235,8 @@ export class HoldingProxy {
       const link = { sockets: [client, service], stalled: Date.now() < this.stallNewUntil };
       this.links.add(link);
       const forward = (from: net.Socket, into: net.Socket) =>
-        from.on('data', (chunk) => {
+        from.on('data', (chunk: Buffer) => {
+          if (from === client && this.holdTrigger?.(chunk.toString('latin1'))) this.hold();
           if (link.stalled) this.dropped += chunk.length;
           else if (this.held) this.waiting.push(() => into.write(chunk));
           else into.write(chunk);
@@ -263,9 +266,15 @@ export class HoldingProxy {
     this.held = true;
   }
 
+  /** Once the client sends bytes that `trigger` picks (a request line, say), those and all else wait, as after hold(). */
+  holdFrom(trigger: (bytes: string) => boolean): void {
+    this.holdTrigger = trigger;
+  }
+
   /** What waited passes, in order, and so does everything after it. */
   release(): void {
     this.held = false;
+    this.holdTrigger = undefined;
     for (const send of this.waiting.splice(0)) send();
   }
 
