@@ -158,10 +158,11 @@ async function runFerryMigration(table: string): Promise<FerryRun> {
     const rssSamples: number[] = [];
     const report = await new Promise<MigrationReport>((resolve, reject) => {
       const timer = setInterval(() => {
-        rssSamples.push(memoryOf(worker.pid!).rssMiB);
+        const rssMiB = memoryOf(worker.pid!).rssMiB;
+        rssSamples.push(rssMiB);
         if (Date.now() - lastLine < 15_000) return;
         lastLine = Date.now();
-        migration.progress().then((p) => say(`  ${p.phase} ${p.percent}% (${fmt(p.rowsDone + p.rowsInFlight)} rows), worker RSS ${fmt(memoryOf(worker.pid!).rssMiB)} MiB`), () => {});
+        migration.progress().then((p) => say(`  ${p.phase} ${p.percent}% (${fmt(p.rowsDone + p.rowsInFlight)} rows), worker RSS ${fmt(rssMiB)} MiB`), () => {});
       }, 1000);
       migration.result().then(resolve, reject).finally(() => clearInterval(timer));
     });

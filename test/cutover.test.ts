@@ -18,7 +18,7 @@ import { dynamoClient, kinesisClient } from '../src/aws.js';
 import { FerryClient, resolveBackend, withSourceWrite, type CutoverResult, type MigrationHandle, type MigrationProgress } from '../src/client.js';
 import { loadConfig } from '../src/config.js';
 import { connectMysql } from '../src/mysql.js';
-import { activitiesLeftRunning, runFerry, startFerry, startProxiedWorker, startWorkerProcess, stopFerry, stopProcess, uniqueName, within } from './helpers.js';
+import { activitiesLeftRunning, runFerry, startFerry, startProxiedWorker, startWorkerProcess, stopFerry, stopProcess, uniqueName, until, within } from './helpers.js';
 import { assertSameItems, dmsItems, dmsKey, exampleSpec, groupedItems, groupedKey, readPurchase, scanAll, seedPurchase } from './purchase.js';
 
 const config = loadConfig();
@@ -311,16 +311,14 @@ async function heldFence(database: string, name: string): Promise<{ release: () 
   return { release: () => (release(), write) };
 }
 
-/** Resolves once another connection runs a statement LIKE `pattern`; fails saying `never` after 30 s. */
-async function untilStatementRuns(pattern: string, never: string): Promise<void> {
+/** Resolves once another connection runs a statement LIKE `pattern`, polled every 20 ms; fails saying `never` after `tries` polls. */
+async function untilStatementRuns(pattern: string, tries: number, never: string): Promise<void> {
   const db = await connectMysql(config.mysqlUrl);
   try {
-    for (let i = 0; ; i++) {
+    await until(async () => {
       const [[{ n }]] = (await db.query('SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND INFO LIKE ?', [pattern])) as unknown as [[{ n: number }]];
-      if (Number(n) > 0) return;
-      assert.ok(i < 1500, never);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+      return Number(n) > 0;
+    }, tries, 20, never);
   } finally {
     await db.end();
   }
@@ -328,7 +326,7 @@ async function untilStatementRuns(pattern: string, never: string): Promise<void>
 
 /** Resolves once the freeze's UPDATE of the fence row in `database` waits for the row's lock. */
 function freezeWaitsAtFence(database: string): Promise<void> {
-  return untilStatementRuns(`UPDATE %${database}%ferry_routing%frozen%`, 'the freeze never waited at the fence');
+  return untilStatementRuns(`UPDATE %${database}%ferry_routing%frozen%`, 300, 'the freeze never waited at the fence');
 }
 
 test('an abort once the cutover has begun does not interrupt it: the freeze drains and flips, the approval is answered, the run completes, and the target equals the source', async () => {
@@ -513,20 +511,20 @@ test('a run terminated while its freeze waits at the fence lets go of the fence 
 /** Resolves once another transaction holds the lock on `database`'s fence row for `name`: the freeze has taken the fence. */
 async function freezeHoldsFence(database: string, name: string): Promise<void> {
   const db = await connectMysql(config.mysqlUrl);
-  try {
-    for (let i = 0; ; i++) {
-      await db.beginTransaction();
-      try {
-        await db.query(`SELECT backend FROM \`${database}\`.ferry_routing WHERE name = ? LOCK IN SHARE MODE NOWAIT`, [name]);
-      } catch (err) {
-        if ((err as { errno?: number }).errno === 1205) return; // ER_LOCK_WAIT_TIMEOUT: NOWAIT found the row locked
-        throw err;
-      } finally {
-        await db.rollback();
-      }
-      assert.ok(i < 1500, 'the freeze never took the fence');
-      await new Promise((r) => setTimeout(r, 20));
+  const locked = async () => {
+    await db.beginTransaction();
+    try {
+      await db.query(`SELECT backend FROM \`${database}\`.ferry_routing WHERE name = ? LOCK IN SHARE MODE NOWAIT`, [name]);
+      return false;
+    } catch (err) {
+      if ((err as { errno?: number }).errno === 1205) return true; // ER_LOCK_WAIT_TIMEOUT: NOWAIT found the row locked
+      throw err;
+    } finally {
+      await db.rollback();
     }
+  };
+  try {
+    await until(locked, 1500, 20, 'the freeze never took the fence');
   } finally {
     await db.end();
   }
@@ -537,7 +535,7 @@ async function freezeHoldsFence(database: string, name: string): Promise<void> {
  * "Statistics", where MariaDB reads the row its whole primary key finds, and its transaction is not in INNODB_TRX.)
  */
 function writeWaitsAtFence(database: string): Promise<void> {
-  return untilStatementRuns(`SELECT backend FROM \`${database}\`.ferry_routing%LOCK IN SHARE MODE`, 'the write never reached the fence');
+  return untilStatementRuns(`SELECT backend FROM \`${database}\`.ferry_routing%LOCK IN SHARE MODE`, 1500, 'the write never reached the fence');
 }
 
 test('a run terminated while its freeze waits on a stream that does not answer lets go of the fence at once: a write queued behind the freeze goes to MySQL, and the routing stays on MySQL', async () => {
@@ -573,10 +571,8 @@ test('a run terminated while its freeze drains, with capture unable to hand over
   try {
     // The freeze has told capture where to stop (the last step before it lists the shards and drains).
     const dynamo = dynamoClient(config.aws);
-    for (let i = 0; !(await dynamo.send(new GetItemCommand({ TableName: 'ferry-routing', Key: { name: { S: name } }, ConsistentRead: true }))).Item?.stopAt; i++) {
-      assert.ok(i < 300, 'the freeze never recorded where capture stops');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const stopAtRecorded = async () => Boolean((await dynamo.send(new GetItemCommand({ TableName: 'ferry-routing', Key: { name: { S: name } }, ConsistentRead: true }))).Item?.stopAt);
+    await until(stopAtRecorded, 300, 100, 'the freeze never recorded where capture stops');
     await terminateWithWriteQueued(client, database, name);
   } finally {
     await stop();

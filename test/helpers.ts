@@ -190,9 +190,14 @@ export async function startProxiedWorker(
 
 /** Resolves once apply's readers have checkpointed: capture and apply both at work. */
 export async function applyStarted(migration: { progress(): Promise<{ capture?: { apply?: unknown[] } }> }): Promise<void> {
-  for (let i = 0; !(await migration.progress().catch(() => undefined))?.capture?.apply?.length; i++) {
-    if (i >= 600) throw new Error('apply never started');
-    await new Promise((r) => setTimeout(r, 100));
+  await until(async () => Boolean((await migration.progress().catch(() => undefined))?.capture?.apply?.length), 600, 100, 'apply never started');
+}
+
+/** Resolves once `check` is true, asked every `everyMs` ms; fails saying `never` after `tries` more asks. */
+export async function until(check: () => Promise<boolean>, tries: number, everyMs: number, never: string): Promise<void> {
+  for (let i = 0; !(await check()); i++) {
+    if (i >= tries) throw new Error(never);
+    await new Promise((r) => setTimeout(r, everyMs));
   }
 }
 
