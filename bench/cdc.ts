@@ -43,7 +43,7 @@ import { parseArgs } from 'node:util';
 import { dynamoClient, kinesisClient } from '../src/aws.js';
 import { comparePositions, type BinlogPosition } from '../src/capture/events.js';
 import { FerryClient, withSourceWrite, type MigrationHandle, type MigrationSpecInput } from '../src/client.js';
-import { loadConfig } from '../src/config.js';
+import { LOCAL_REGION, loadConfig } from '../src/config.js';
 import { connectMysql, type MysqlConnection } from '../src/mysql.js';
 import { runCommand } from '../src/stack/install.js';
 import { idMapping, ROOT, runFerry, startWorkerProcess, stopProcess, uniqueName } from '../test/helpers.js';
@@ -285,7 +285,7 @@ async function baseline(burstStart: BinlogPosition): Promise<number> {
       path.join(ROOT, 'bench', 'cdc_baseline.py'),
       '--host', url.hostname, '--port', url.port || '3306', '--user', decodeURIComponent(url.username), '--password', decodeURIComponent(url.password),
       '--schema', DATABASE, '--table', 'cdc', '--file', burstStart.file, '--position', String(burstStart.position),
-      '--stream', stream, '--endpoint', config.aws.endpoints.kinesis!, '--region', config.aws.region, '--events', String(BASELINE_EVENTS),
+      '--stream', stream, '--endpoint', config.aws.endpoints.kinesis!, '--region', config.aws.region ?? LOCAL_REGION, '--events', String(BASELINE_EVENTS),
     ]);
     const result = JSON.parse(output.trim().split('\n').at(-1)!) as { events: number; seconds: number };
     say(`baseline (python-mysql-replication, boto3 put_record per event): ${fmt(result.events)} changes in ${result.seconds.toFixed(2)} s = ${fmt(result.events / result.seconds)} events/s`);

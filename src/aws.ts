@@ -24,7 +24,8 @@ export const SOCKET_TIMEOUT_MS = 20_000;
 
 function common(aws: AwsConfig, endpoint: string | undefined) {
   return {
-    region: aws.region,
+    // Unset: the SDK's default region chain (AWS_REGION, then the profile's region in the shared config file).
+    ...(aws.region ? { region: aws.region } : {}),
     ...(endpoint ? { endpoint } : {}),
     ...(aws.local ? { credentials: LOCAL_CREDENTIALS } : {}),
   };
@@ -54,4 +55,25 @@ export function dynamoClient(aws: AwsConfig): DynamoDBClient {
  */
 export function kinesisClient(aws: AwsConfig): KinesisClient {
   return new KinesisClient({ ...common(aws, aws.endpoints.kinesis), requestHandler: new NodeHttpHandler({ connectionTimeout: 5_000, socketTimeout: SOCKET_TIMEOUT_MS }) });
+}
+
+/**
+ * The region the AWS clients will use: the configured one, or what the SDK's
+ * default chain finds. Fails with the ways to set one when there is none, so a
+ * worker pointed at real AWS stops at start instead of in its first activity.
+ */
+export async function resolveRegion(aws: AwsConfig): Promise<string> {
+  if (aws.region) return aws.region;
+  const probe = new S3Client({});
+  try {
+    return await probe.config.region();
+  } catch (err) {
+    const profile = process.env.AWS_PROFILE ? `profile ${process.env.AWS_PROFILE}` : 'the default profile';
+    throw new Error(
+      `no AWS region found (${(err as Error).message}): set AWS_REGION, or give ${profile} a region (region = ... in ` +
+        `${process.env.AWS_CONFIG_FILE ?? '~/.aws/config'}; AWS_PROFILE picks the profile, AWS_CONFIG_FILE the file)`,
+    );
+  } finally {
+    probe.destroy();
+  }
 }

@@ -50,6 +50,9 @@ export function stackPorts(env: Env = process.env): StackPorts {
 
 export const LOOPBACK = '127.0.0.1';
 
+/** The region the local stack's servers are started with, unless AWS_REGION says otherwise. */
+export const LOCAL_REGION = 'us-east-1';
+
 /** The credentials the local S3 server is started with; the other local parts accept any. */
 export const LOCAL_CREDENTIALS = { accessKeyId: 'ferrylocal', secretAccessKey: 'ferrylocalsecret' } as const;
 
@@ -67,7 +70,13 @@ export interface TemporalConfig {
 }
 
 export interface AwsConfig {
-  region: string;
+  /**
+   * AWS_REGION or AWS_DEFAULT_REGION; unset against real AWS, where the SDK's
+   * default region chain finds it (the profile's region in the shared config
+   * file): check it with resolveRegion (src/aws.ts). The local stack's default
+   * is us-east-1.
+   */
+  region: string | undefined;
   /** True when ferry talks to the local stack, false for real AWS (default credential chain). */
   local: boolean;
   endpoints: { s3?: string; dynamodb?: string; kinesis?: string };
@@ -103,7 +112,7 @@ export function loadConfig(env: Env = process.env): FerryConfig {
       uiUrl: text(env, 'TEMPORAL_UI_URL', `http://${LOOPBACK}:${ports.temporalUi}`),
     },
     aws: {
-      region: text(env, 'AWS_REGION', text(env, 'AWS_DEFAULT_REGION', 'us-east-1')),
+      region: env.AWS_REGION || env.AWS_DEFAULT_REGION || (local ? LOCAL_REGION : undefined),
       local,
       endpoints: {
         s3: env.AWS_ENDPOINT_URL_S3 || localEndpoint(ports.s3),

@@ -1,5 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { resolveRegion, s3Client } from '../src/aws.js';
 import { loadConfig, stackPorts } from '../src/config.js';
 
 test('with nothing set, ferry points at the local stack on loopback', () => {
@@ -47,4 +51,47 @@ test('moving a stack port moves the endpoint ferry uses for that part', () => {
 test('a port that is not a port is refused with the variable name and the fix', () => {
   assert.throws(() => stackPorts({ FERRY_MYSQL_PORT: 'three' }), /FERRY_MYSQL_PORT=three is not a TCP port: set it to an integer between 1 and 65535/);
   assert.throws(() => stackPorts({ FERRY_DYNAMODB_PORT: '70000' }), /FERRY_DYNAMODB_PORT=70000/);
+});
+
+test('against real AWS with no AWS_REGION, the region is the profile\'s (the SDK\'s chain), not us-east-1', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-region-'));
+  const saved = { ...process.env };
+  try {
+    delete process.env.AWS_REGION;
+    delete process.env.AWS_DEFAULT_REGION;
+    delete process.env.AWS_PROFILE;
+    const file = path.join(dir, 'config');
+    fs.writeFileSync(file, '[default]\nregion = ap-south-1\n\n[profile eu]\nregion = eu-central-1\n');
+    process.env.AWS_CONFIG_FILE = file;
+    process.env.AWS_SHARED_CREDENTIALS_FILE = path.join(dir, 'credentials');
+    const config = loadConfig({ FERRY_AWS: 'aws' });
+    assert.equal(config.aws.region, undefined);
+    assert.equal(await resolveRegion(config.aws), 'ap-south-1');
+    process.env.AWS_PROFILE = 'eu';
+    assert.equal(await resolveRegion(loadConfig({ FERRY_AWS: 'aws' }).aws), 'eu-central-1');
+    assert.equal(await s3Client(config.aws).config.region(), 'eu-central-1');
+    assert.equal(loadConfig({ FERRY_AWS: 'aws', AWS_DEFAULT_REGION: 'sa-east-1' }).aws.region, 'sa-east-1');
+  } finally {
+    process.env = saved;
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('against real AWS with no region anywhere, the worker is refused with the ways to set one', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-region-'));
+  const saved = { ...process.env };
+  try {
+    delete process.env.AWS_REGION;
+    delete process.env.AWS_DEFAULT_REGION;
+    delete process.env.AWS_PROFILE;
+    process.env.AWS_CONFIG_FILE = path.join(dir, 'no-region-config');
+    fs.writeFileSync(process.env.AWS_CONFIG_FILE, '[default]\noutput = json\n');
+    process.env.AWS_SHARED_CREDENTIALS_FILE = path.join(dir, 'credentials');
+    await assert.rejects(resolveRegion(loadConfig({ FERRY_AWS: 'aws' }).aws), /no AWS region found .*set AWS_REGION, or give the default profile a region/);
+    // The local stack needs none: its servers run in us-east-1.
+    assert.equal(loadConfig({}).aws.region, 'us-east-1');
+  } finally {
+    process.env = saved;
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -6,6 +6,7 @@
 import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel } from '@temporalio/worker';
 import path from 'node:path';
 import * as activities from '../activities/index.js';
+import { resolveRegion } from '../src/aws.js';
 import { scannerEngine } from '../src/bulk/scannerExport.js';
 import { loadConfig, projectRoot } from '../src/config.js';
 import { connectionOptions } from '../src/temporal.js';
@@ -29,6 +30,7 @@ export function installRuntime(fallback: LogLevel): void {
 
 export async function createWorker(config = loadConfig()): Promise<Worker> {
   installRuntime('WARN');
+  await resolveRegion(config.aws);
   // Loading DuckDB's MySQL extension takes a few hundred milliseconds of CPU: do it now, not in the first export.
   // A failure is remembered and reported by the exports, which then use another reader.
   scannerEngine().catch(() => {});

@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
 import { dynamoClient, kinesisClient, s3Client } from '../aws.js';
-import { LOCAL_CREDENTIALS, LOOPBACK, type FerryConfig, type StackPorts } from '../config.js';
+import { LOCAL_CREDENTIALS, LOCAL_REGION, LOOPBACK, type FerryConfig, type StackPorts } from '../config.js';
 import { FERRY_SEARCH_ATTRIBUTES } from '../searchAttributes.js';
 import { ensureDebianPackages, ensureDynamoDbLocal, ensureTemporalCli, ensureVersitygw, runCommand, type Progress } from './install.js';
 import { serviceFiles, type ServiceDefinition } from './service.js';
@@ -222,7 +222,7 @@ const kinesis: Part = {
         KINESIS_MOCK_TLS_PORT: String(ctx.ports.kinesisTls),
         KINESIS_MOCK_CERT_PATH: path.join(path.dirname(main), 'server.json'),
         FERRY_BIND_HOST: LOOPBACK,
-        AWS_REGION: ctx.config.aws.region,
+        AWS_REGION: ctx.config.aws.region ?? LOCAL_REGION,
         // In memory, like DynamoDB Local. Persisting writes the whole state as JSON every 5 s, which grows
         // with every record kept (24 h retention) until PutRecords takes seconds: measured 100 records in
         // 8.4 s after a day of tests, 53 ms on a fresh start. A migration resumed after a restart finds its
@@ -257,7 +257,7 @@ const s3: Part = {
         '--port', `${LOOPBACK}:${ctx.ports.s3}`,
         '--access', LOCAL_CREDENTIALS.accessKeyId,
         '--secret', LOCAL_CREDENTIALS.secretAccessKey,
-        '--region', ctx.config.aws.region,
+        '--region', ctx.config.aws.region ?? LOCAL_REGION,
         '--quiet',
         // Metadata in a side folder: works on filesystems without user xattrs.
         'posix', '--sidecar', metaDir, dataDir,
