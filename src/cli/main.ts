@@ -28,7 +28,7 @@ async function up(parts: string[]): Promise<void> {
 
 export function buildProgram(): Command {
   const program = new Command('ferry')
-    .description('Near-zero-downtime migrations from MySQL to DynamoDB, and data-lake feeds, orchestrated by Temporal.')
+    .description('Near-zero-downtime migrations from MySQL to DynamoDB, orchestrated by Temporal.')
     .showHelpAfterError();
 
   const stack = program.command('stack').description('the local stand-ins for Temporal, MySQL, DynamoDB, Kinesis and S3, on 127.0.0.1');
