@@ -11,7 +11,7 @@ import { TransactWriteItemsCommand, UpdateItemCommand, TransactionCanceledExcept
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { dynamoClient, kinesisClient, s3Client } from '../src/aws.js';
+import { dynamoClient, kinesisClient, stagingS3 } from '../src/aws.js';
 import type { SourceTable, Staging } from '../src/bulk/model.js';
 import { applyPlan, plainShape, stagedRow, type Shape, type ShapedRow } from '../src/capture/applyPlan.js';
 import { deleteIfEmpty } from '../src/capture/emptyItems.js';
@@ -99,7 +99,7 @@ export async function applyChanges(spec: MigrationSpec, stage: Staging, request:
   const config = loadConfig();
   const kinesis = kinesisClient(config.aws);
   const dynamo = dynamoClient(config.aws);
-  const s3 = s3Client(config.aws);
+  const s3 = stagingS3(config.aws, stage);
   const resumed = (context.info.heartbeatDetails as ApplyCheckpoint | undefined) ?? { applied: 0, stale: 0, deadLetters: 0, retried: 0, millisBehind: 0 };
   // A retry reads its page again: the page a dead attempt was applying is not this one's.
   const state: ApplyCheckpoint = { ...resumed, oldestUnappliedAt: undefined };

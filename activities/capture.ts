@@ -13,7 +13,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import ZongJi, { type AnyBinlogEvent, type DeleteRowsEvent, type QueryEvent, type RotateEvent, type UpdateRowsEvent, type WriteRowsEvent } from '@vlasky/zongji';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { dynamoClient, kinesisClient, s3Client } from '../src/aws.js';
+import { dynamoClient, kinesisClient, stagingS3 } from '../src/aws.js';
 import type { SourceTable, Staging } from '../src/bulk/model.js';
 import { comparePositions, encodeRow, type CaptureEndMarker, eventVersion, MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_RECORD_BYTES, partitionKeyOf, type BinlogPosition, type ChangeEvent, type EventRow } from '../src/capture/events.js';
 import { recentChangesKey, RecentWindow } from '../src/capture/recentChanges.js';
@@ -64,7 +64,7 @@ const progressKey = (stage: Staging) => `${stage.root}/capture-progress.json`;
  */
 export async function captureStart(spec: MigrationSpec, stage: Staging, stream: string): Promise<CaptureStart> {
   const config = loadConfig();
-  const s3 = s3Client(config.aws);
+  const s3 = stagingS3(config.aws, stage);
   const key = `${stage.root}/capture.json`;
   const recorded = await getJson<{ start: BinlogPosition; recordedAt: string }>(s3, stage.bucket, key);
   if (!recorded) {
@@ -180,7 +180,7 @@ export async function captureChanges(spec: MigrationSpec, stage: Staging, reques
   const context = Context.current();
   const config = loadConfig();
   const kinesis = kinesisClient(config.aws);
-  const s3 = s3Client(config.aws);
+  const s3 = stagingS3(config.aws, stage);
   const dynamo = dynamoClient(config.aws);
   const checkpoint = (context.info.heartbeatDetails as CaptureCheckpoint | undefined) ?? { position: request.from ?? request.start, events: 0 };
   const resumedFrom = checkpoint.position;

@@ -8,7 +8,7 @@
 import { GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { dynamoClient, s3Client } from '../src/aws.js';
+import { dynamoClient, stagingS3 } from '../src/aws.js';
 import type { SourceTable, Staging } from '../src/bulk/model.js';
 import { quoteIdent } from '../src/bulk/partitionPlan.js';
 import type { BinlogPosition } from '../src/capture/events.js';
@@ -129,7 +129,7 @@ export async function freezeAndFlip(spec: MigrationSpec, tables: SourceTable[], 
     // Every item changed in the last capture.checkWindowMs, source (now final) against target, item by item.
     waitingFor = 'checking the items changed last';
     const listKey = recentChangesKey(stage, runId);
-    const recent = await getJson<RecentChanges>(s3Client(loadConfig().aws), stage.bucket, listKey, stop);
+    const recent = await getJson<RecentChanges>(stagingS3(loadConfig().aws, stage), stage.bucket, listKey, stop);
     if (!recent) {
       throw ApplicationFailure.nonRetryable(
         `capture left no list of the last changes at s3://${stage.bucket}/${listKey}, so the items they touched could not be checked; ` +

@@ -23,7 +23,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import fs from 'node:fs';
 import path from 'node:path';
-import { s3Client } from '../src/aws.js';
+import { stagingS3 } from '../src/aws.js';
 import { copyFormat, duckIdent, scratchDatabase, scratchFolder, sqlString, stagingAppender } from '../src/bulk/duck.js';
 import { partitionKeys, type ExportReader, type ExportResult, type SourceTable, type Staging } from '../src/bulk/model.js';
 import { partitionId, quoteIdent, rangePredicate, type PartitionRange } from '../src/bulk/partitionPlan.js';
@@ -38,7 +38,7 @@ import { sourceUrl } from '../src/source.js';
 import type { MigrationSpec } from '../src/spec.js';
 
 export async function exportPartition(spec: MigrationSpec, stage: Staging, source: SourceTable, range: PartitionRange): Promise<ExportResult> {
-  const s3 = s3Client(loadConfig().aws);
+  const s3 = stagingS3(loadConfig().aws, stage);
   const keys = partitionKeys(stage, range);
   const earlier = await getJson<ExportResult>(s3, stage.bucket, keys.exported);
   if (earlier) return { ...earlier, reused: true };

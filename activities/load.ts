@@ -10,7 +10,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import readline from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { dynamoClient, s3Client } from '../src/aws.js';
+import { dynamoClient, stagingS3 } from '../src/aws.js';
 import { partitionKeys, type ExportResult, type LoadResult, type PartitionManifest, type Staging, type TransformResult } from '../src/bulk/model.js';
 import { partitionId, type PartitionRange } from '../src/bulk/partitionPlan.js';
 import { loadConfig } from '../src/config.js';
@@ -68,7 +68,7 @@ export async function loadPartition(stage: Staging, request: LoadRequest): Promi
   const started = Date.now();
   const context = Context.current();
   const config = loadConfig();
-  const s3 = s3Client(config.aws);
+  const s3 = stagingS3(config.aws, stage);
   const writer = new BatchWriter(dynamoClient(config.aws));
   const keys = partitionKeys(stage, request.range);
   const checkpoint = (context.info.heartbeatDetails as LoadCheckpoint | undefined) ?? { done: 0, attempts: 0 };
@@ -191,7 +191,7 @@ function budgetShare(context: Context): Promise<BudgetShare> {
 /** A partition's manifest, if an earlier run or attempt finished it. */
 export async function readManifest(stage: Staging, range: PartitionRange): Promise<PartitionManifest | undefined> {
   const key = partitionKeys(stage, range).manifest;
-  const manifest = await getJson<PartitionManifest>(s3Client(loadConfig().aws), stage.bucket, key);
+  const manifest = await getJson<PartitionManifest>(stagingS3(loadConfig().aws, stage), stage.bucket, key);
   if (manifest && JSON.stringify(manifest.range) !== JSON.stringify(range)) {
     throw ApplicationFailure.nonRetryable(
       `s3://${stage.bucket}/${key} covers a different key range than this run's plan; the staging folder holds another migration's partitions. ` +

@@ -5,7 +5,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { BoundaryPicker, partitionLimitProblem, quoteIdent, toKeyPart, type PartitionRange } from '../src/bulk/partitionPlan.js';
 import { migrationKeys, type SourceTable, type Staging } from '../src/bulk/model.js';
-import { s3Client } from '../src/aws.js';
+import { stagingS3 } from '../src/aws.js';
 import { loadConfig } from '../src/config.js';
 import { getJson, putJson } from '../src/s3.js';
 import { streamRows } from '../src/mysql.js';
@@ -18,7 +18,7 @@ import type { MigrationSpec } from '../src/spec.js';
  * since would move the bounds under them (rows skipped or copied twice).
  */
 export async function planPartitions(spec: MigrationSpec, stage: Staging, source: SourceTable): Promise<PartitionRange[]> {
-  const s3 = s3Client(loadConfig().aws);
+  const s3 = stagingS3(loadConfig().aws, stage);
   const planKey = migrationKeys(stage).plan(source.table);
   const stored = await getJson<PartitionRange[]>(s3, stage.bucket, planKey);
   if (stored) return stored;

@@ -7,7 +7,7 @@ import { ROUTING_SOURCE_TABLE } from '../src/capture/routing.js';
 import { CreateStreamCommand, DescribeStreamSummaryCommand, IncreaseStreamRetentionPeriodCommand, waitUntilStreamExists } from '@aws-sdk/client-kinesis';
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { dynamoClient, kinesisClient, s3Client } from '../src/aws.js';
+import { dynamoClient, kinesisClient, stagingS3 } from '../src/aws.js';
 import { binlogProblems, retentionProblem, retentionTarget } from '../src/capture/requirements.js';
 import { migrationKeys, staging, type PreflightReport, type SourceTable, type StagingClaim } from '../src/bulk/model.js';
 import { loadConfig } from '../src/config.js';
@@ -240,14 +240,14 @@ async function checkTarget(spec: MigrationSpec, tables: SourceTable[]): Promise<
 
 export async function preflight(spec: MigrationSpec, options: { resume?: boolean } = {}): Promise<PreflightReport> {
   const config = loadConfig();
-  const s3 = s3Client(config.aws);
   const bucket = spec.staging.bucket ?? config.stagingBucket;
+  const stage = staging(spec, bucket);
+  const s3 = stagingS3(config.aws, stage);
   try {
     await s3.send(new HeadBucketCommand({ Bucket: bucket }));
   } catch (err) {
     refuse(`staging bucket ${bucket} is not reachable (${(err as Error).name}): create it or set spec.staging.bucket / FERRY_STAGING_BUCKET`);
   }
-  const stage = staging(spec, bucket);
   const claimKey = migrationKeys(stage).claim;
   const runId = Context.current().info.workflowExecution?.runId ?? '';
   const claim = await getJson<StagingClaim>(s3, bucket, claimKey);

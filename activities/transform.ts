@@ -7,7 +7,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import fs from 'node:fs';
 import path from 'node:path';
 import { once } from 'node:events';
-import { s3Client } from '../src/aws.js';
+import { stagingS3 } from '../src/aws.js';
 import { duckIdent, fromDuckValue, openScratch, outputColumns, sqlString } from '../src/bulk/duck.js';
 import { partitionKeys, type SourceTable, type Staging, type TransformResult } from '../src/bulk/model.js';
 import type { PartitionRange } from '../src/bulk/partitionPlan.js';
@@ -41,7 +41,7 @@ function describeKey(source: SourceTable, row: Row): string {
 
 export async function transformPartition(spec: MigrationSpec, stage: Staging, source: SourceTable, range: PartitionRange): Promise<TransformResult> {
   const started = Date.now();
-  const s3 = s3Client(loadConfig().aws);
+  const s3 = stagingS3(loadConfig().aws, stage);
   const keys = partitionKeys(stage, range);
   const scratch = await openScratch('transform');
   try {

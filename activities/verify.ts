@@ -9,7 +9,7 @@ import { BatchGetItemCommand, ScanCommand, type AttributeValue, type DynamoDBCli
 import { Context } from '@temporalio/activity';
 import readline from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { dynamoClient, s3Client } from '../src/aws.js';
+import { dynamoClient, stagingS3 } from '../src/aws.js';
 import type { SourceTable, Staging } from '../src/bulk/model.js';
 import { partitionId, type PartitionRange } from '../src/bulk/partitionPlan.js';
 import { loadConfig } from '../src/config.js';
@@ -82,7 +82,7 @@ export async function verifyPartition(spec: MigrationSpec, stage: Staging, sourc
     }
   };
 
-  const lines = readline.createInterface({ input: await objectStream(s3Client(config.aws), stage.bucket, transformed.key), crlfDelay: Infinity });
+  const lines = readline.createInterface({ input: await objectStream(stagingS3(config.aws, stage), stage.bucket, transformed.key), crlfDelay: Infinity });
   let batch: Item[] = [];
   for await (const line of lines) {
     if (line === '') continue;

@@ -7,6 +7,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { Staging } from './bulk/model.js';
 import { LOCAL_CREDENTIALS, type AwsConfig } from './config.js';
 
 /**
@@ -42,6 +43,32 @@ export function s3Client(aws: AwsConfig, socketTimeoutMs = SOCKET_TIMEOUT_MS): S
     responseChecksumValidation: 'WHEN_REQUIRED',
     requestHandler: new NodeHttpHandler({ socketTimeout: socketTimeoutMs }),
   });
+}
+
+/** The S3 calls that create an object: each carries the staging's server-side encryption. */
+const CREATES_OBJECT = new Set(['PutObjectCommand', 'CreateMultipartUploadCommand', 'CopyObjectCommand']);
+
+/**
+ * The S3 client for a migration's staging: every object it creates (single
+ * PUT, multipart upload, copy) asks S3 to encrypt it at rest as
+ * `spec.staging.sse` says. One place, so no writer can forget it.
+ */
+export function stagingS3(aws: AwsConfig, stage: Pick<Staging, 'sse'>): S3Client {
+  const client = s3Client(aws);
+  const sse = stage.sse;
+  if (!sse) return client;
+  client.middlewareStack.add(
+    (next, context) => (args) => {
+      if (CREATES_OBJECT.has(context.commandName ?? '')) {
+        const input = args.input as { ServerSideEncryption?: string; SSEKMSKeyId?: string };
+        input.ServerSideEncryption = sse.algorithm;
+        if (sse.kmsKeyId) input.SSEKMSKeyId = sse.kmsKeyId;
+      }
+      return next(args);
+    },
+    { step: 'initialize', name: 'ferryStagingSse' },
+  );
+  return client;
 }
 
 export function dynamoClient(aws: AwsConfig): DynamoDBClient {

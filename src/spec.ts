@@ -35,8 +35,13 @@ export const migrationSpec = z.object({
       bucket: z.string().min(3).optional(),
       prefix: z.string().regex(/^[A-Za-z0-9._/-]*$/, 'expected an S3 key prefix of letters, digits, ".", "_", "-", "/"').default('ferry'),
       format: z.enum(['parquet', 'csv']).default('parquet'),
+      /** Server-side encryption of every object ferry stages: `AES256` (SSE-S3) or `aws:kms` (SSE-KMS). Absent: the bucket's default. */
+      sse: z.enum(['AES256', 'aws:kms']).optional(),
+      /** With `sse: "aws:kms"`: the KMS key (id, ARN or alias); absent, S3 uses the account's aws/s3 key. */
+      kmsKeyId: z.string().min(1).optional(),
     })
     .strict()
+    .refine((s) => s.kmsKeyId === undefined || s.sse === 'aws:kms', { message: 'kmsKeyId needs sse: "aws:kms"', path: ['kmsKeyId'] })
     .default({ prefix: 'ferry', format: 'parquet' }),
   target: z
     .object({

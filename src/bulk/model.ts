@@ -81,11 +81,19 @@ export interface Staging {
   /** `<prefix>/<migration name>` */
   root: string;
   format: 'parquet' | 'csv';
+  /** Server-side encryption every staged object is written with (src/aws.ts stagingS3); absent: the bucket's default. */
+  sse?: { algorithm: 'AES256' | 'aws:kms'; kmsKeyId?: string };
 }
 
 export function staging(spec: MigrationSpec, bucket: string): Staging {
   const prefix = spec.staging.prefix.replace(/\/+$/, '');
-  return { bucket, root: prefix ? `${prefix}/${spec.name}` : spec.name, format: spec.staging.format };
+  const { sse, kmsKeyId } = spec.staging;
+  return {
+    bucket,
+    root: prefix ? `${prefix}/${spec.name}` : spec.name,
+    format: spec.staging.format,
+    ...(sse ? { sse: { algorithm: sse, ...(kmsKeyId ? { kmsKeyId } : {}) } } : {}),
+  };
 }
 
 /** The migration's claim on its staging folder, written once preflight passes. */
