@@ -20,6 +20,7 @@ import { isEndMarker, type ChangeEvent, type EventRow } from '../src/capture/eve
 import { afterPage } from '../src/capture/lag.js';
 import { RowSql, RowSqlError, type ShapedImage } from '../src/capture/rowSql.js';
 import { loadConfig } from '../src/config.js';
+import { failFastOnPermanent } from '../src/errors.js';
 import { itemKey } from '../src/mapping/item.js';
 import { keyAttributes, keyColumns } from '../src/mapping/tableMapping.js';
 import { ConversionError } from '../src/mapping/types.js';
@@ -95,6 +96,10 @@ export interface ApplyResult extends ApplyCheckpoint {
 }
 
 export async function applyChanges(spec: MigrationSpec, stage: Staging, request: ApplyRequest): Promise<ApplyResult> {
+  return failFastOnPermanent(`apply of shard ${request.shardId}`, spec.name, () => applyShard(spec, stage, request));
+}
+
+async function applyShard(spec: MigrationSpec, stage: Staging, request: ApplyRequest): Promise<ApplyResult> {
   const context = Context.current();
   const config = loadConfig();
   const kinesis = kinesisClient(config.aws);

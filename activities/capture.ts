@@ -18,6 +18,7 @@ import type { SourceTable, Staging } from '../src/bulk/model.js';
 import { comparePositions, encodeRow, type CaptureEndMarker, eventVersion, MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_RECORD_BYTES, partitionKeyOf, type BinlogPosition, type ChangeEvent, type EventRow } from '../src/capture/events.js';
 import { recentChangesKey, RecentWindow } from '../src/capture/recentChanges.js';
 import { loadConfig } from '../src/config.js';
+import { failFastOnPermanent } from '../src/errors.js';
 import { fullJitter } from '../src/load/writeBudget.js';
 import { queryOwnWorkflow } from '../src/ownWorkflow.js';
 import { getJson, putJson } from '../src/s3.js';
@@ -177,6 +178,10 @@ function replicaServerId(workflowId: string): number {
 }
 
 export async function captureChanges(spec: MigrationSpec, stage: Staging, request: CaptureRequest): Promise<CaptureResult> {
+  return failFastOnPermanent('change capture', spec.name, () => captureBinlog(spec, stage, request));
+}
+
+async function captureBinlog(spec: MigrationSpec, stage: Staging, request: CaptureRequest): Promise<CaptureResult> {
   const context = Context.current();
   const config = loadConfig();
   const kinesis = kinesisClient(config.aws);

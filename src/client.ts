@@ -23,6 +23,13 @@ import type { VerifyReport } from '../workflows/verifyMigration.js';
 export type { Backend, CutoverResult, MigrationProgress, MigrationReport, MigrationSpecInput, VerifyReport };
 export { resolveBackend, withSourceWrite };
 
+/** A pending activity's last failure, as its innermost cause says it (the one that names the reason). */
+function innermostMessage(failure: { message?: string | null; cause?: unknown } | null | undefined): string {
+  let f = failure;
+  while (f?.cause && (f.cause as { message?: string }).message) f = f.cause as typeof f;
+  return f?.message ?? 'no failure recorded yet (timed out or the worker died)';
+}
+
 export class MigrationHandle {
   constructor(
     private readonly client: Client,
@@ -55,10 +62,13 @@ export class MigrationHandle {
       const checkpoint = converter.fromPayload<LoadCheckpoint>(payload);
       if (checkpoint.of && checkpoint.partitionRows) inFlight += Math.min(1, checkpoint.done / checkpoint.of) * checkpoint.partitionRows;
     }
+    const retrying = (description?.raw.pendingActivities ?? [])
+      .filter((a) => (a.attempt ?? 1) > 1 || a.lastFailure)
+      .map((a) => ({ activity: a.activityType?.name ?? '?', attempt: a.attempt ?? 1, lastFailure: innermostMessage(a.lastFailure) }));
     const rowsInFlight = Math.round(inFlight);
     const percent = state.plannedRows ? Math.min(100, Math.round(((state.rowsDone + rowsInFlight) / state.plannedRows) * 1000) / 10) : state.percent;
     const capture = state.capture && apply.length ? { ...state.capture, apply: apply.sort((a, b) => (a.shardId < b.shardId ? -1 : 1)) } : state.capture;
-    return { ...state, rowsInFlight, percent, capture };
+    return { ...state, rowsInFlight, percent, capture, ...(retrying.length ? { retrying } : {}) };
   }
 
   /** Changes the bulk load's write budget (items/s across all its partitions) while it runs; null lifts it. */

@@ -159,6 +159,12 @@ export interface MigrationProgress {
     /** Per shard: how far behind the stream apply is, in ms (src/capture/lag.ts), and what it applied. The client's progress() fills it in from apply's checkpoints. */
     apply?: { shardId: string; millisBehind: number; applied: number; stale: number }[];
   };
+  /**
+   * Activities that failed at least once and are being retried: which, its
+   * attempt and its last failure. The workflow cannot see them; the client's
+   * progress() fills it in from the run's pending activities.
+   */
+  retrying?: { activity: string; attempt: number; lastFailure: string }[];
 }
 
 export const progressQuery = defineQuery<MigrationProgress>('progress');

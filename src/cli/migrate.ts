@@ -38,6 +38,7 @@ export async function watch(migration: MigrationHandle, say: (line: string) => v
   const tty = process.stdout.isTTY;
   let lastPrinted = 0;
   let noted = false;
+  const retriesSeen = new Set<string>();
   const draw = async () => {
     while (!done) {
       try {
@@ -46,6 +47,14 @@ export async function watch(migration: MigrationHandle, say: (line: string) => v
           noted = true;
           if (tty) process.stdout.write('\r\x1b[2K');
           say(`${label}: ${progress.capture.resumeNote}`);
+        }
+        for (const r of progress.retrying ?? []) {
+          // Once per failed attempt: a transient failure shows, and one that keeps coming back shows each time.
+          const seen = `${r.activity} ${r.attempt}`;
+          if (retriesSeen.has(seen)) continue;
+          retriesSeen.add(seen);
+          if (tty) process.stdout.write('\r\x1b[2K');
+          say(`${label}: retrying ${r.activity} (attempt ${r.attempt}): ${r.lastFailure}`);
         }
         const rows = progress.rowsDone + progress.rowsInFlight;
         const now = Date.now();

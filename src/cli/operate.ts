@@ -88,6 +88,7 @@ function describeProgress(p: MigrationProgress): string[] {
     const lag = apply.length ? `apply ${Math.max(...apply.map((a) => a.millisBehind)).toLocaleString('en')} ms behind the stream, ${apply.reduce((n, a) => n + a.applied, 0).toLocaleString('en')} changes applied` : 'apply not running';
     lines.push(`capture into ${p.capture.stream} from ${p.capture.start.file}:${p.capture.start.position}; ${lag}`);
   }
+  for (const r of p.retrying ?? []) lines.push(`retrying ${r.activity} (attempt ${r.attempt}): ${r.lastFailure}`);
   if (p.error) lines.push(`error: ${p.error}`);
   return lines;
 }
