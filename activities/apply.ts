@@ -178,14 +178,26 @@ async function applyShard(spec: MigrationSpec, stage: Staging, request: ApplyReq
       plan = applyPlan(event, source, request.versionsTable, spec.conversion, spec.sql[source.table] === undefined ? undefined : sqlShape(source, shaped));
     } catch (err) {
       if (!(err instanceof ConversionError || err instanceof RowSqlError)) throw err;
-      const where = `${event.table} row (${Object.entries(event.key).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(', ')}), change ${event.version}`;
-      if (spec.errors.policy === 'fail') throw ApplicationFailure.nonRetryable(`${where}: ${err.message}`, 'BadRecord');
-      await s3.send(new PutObjectCommand({ Bucket: stage.bucket, Key: `${stage.root}/apply/dead-letters/${event.version}.json`, Body: JSON.stringify({ ...event, reason: err.message }) }));
-      state.deadLetters++;
+      await badChange(event, err.message);
       return [];
     }
     const last = plan.transactions.length - 1;
-    return plan.transactions.map((items, i) => ({ items, tag: { targetTable: source.mapping.targetTable, maybeEmpty: i === last ? plan.maybeEmpty : [], where: event.version } }));
+    return plan.transactions.map((items, i) => ({ items, tag: { targetTable: source.mapping.targetTable, maybeEmpty: i === last ? plan.maybeEmpty : [], where: event.version, event } }));
+  };
+
+  /**
+   * A change that can never be applied as it is (a value that does not convert, an item over 400 KB, a write
+   * DynamoDB refuses as invalid), under spec.errors.policy as in the bulk copy: `fail` fails the run naming it;
+   * `dead-letter` sets it aside in staging (apply/dead-letters/VERSION.json, the event and the reason), counts
+   * it and goes on, so a resumed run does not stop on it again.
+   */
+  const badChange = async (event: ChangeEvent, reason: string) => {
+    const where = `${event.table} row (${Object.entries(event.key).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(', ')}), change ${event.version}`;
+    if (spec.errors.policy === 'fail') {
+      throw ApplicationFailure.nonRetryable(`${where}: ${reason}. Fix the row on the source, or set spec.errors.policy "dead-letter" and \`ferry resume ${spec.name}\``, 'BadRecord');
+    }
+    await s3.send(new PutObjectCommand({ Bucket: stage.bucket, Key: changeDeadLetterKey(stage, event.version), Body: JSON.stringify({ ...event, reason }) }));
+    state.deadLetters++;
   };
 
   /**
@@ -224,6 +236,13 @@ async function applyShard(spec: MigrationSpec, stage: Staging, request: ApplyReq
               if (reasons.some((r) => r.Code === 'ConditionalCheckFailed')) await finish(lane, 'stale');
               else if (reasons.some((r) => r.Code && !PASSING.has(r.Code))) {
                 const reason = reasons.find((r) => r.Code && !PASSING.has(r.Code))!;
+                if (call.length === 1 && reason.Code === 'ValidationError') {
+                  // Alone, refused as invalid (a grouped item grown past 400 KB, say): the change is bad, not the call.
+                  await badChange(step.tag.event, `DynamoDB refused it for ${step.tag.targetTable}: ${reason.Message ?? reason.Code}`);
+                  lanes[lane]!.shift();
+                  alone.delete(lane);
+                  continue;
+                }
                 if (call.length === 1) throw ApplicationFailure.nonRetryable(`DynamoDB refused change ${step.tag.where} to ${step.tag.targetTable}: ${reason.Code}: ${reason.Message ?? ''}`, 'WriteRefused');
                 alone.add(lane);
               }
@@ -429,7 +448,11 @@ interface StepTag {
   targetTable: string;
   maybeEmpty: Record<string, AttributeValue>[];
   where: string;
+  event: ChangeEvent;
 }
+
+/** Where the dead-letter policy sets aside a change apply cannot write (docs/cdc.md). */
+export const changeDeadLetterKey = (stage: Staging, version: string) => `${stage.root}/apply/dead-letters/${version}.json`;
 
 /** Calls one shard's reader has in flight at once. */
 const CALLS_IN_FLIGHT = 8;

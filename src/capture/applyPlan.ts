@@ -6,7 +6,7 @@
  */
 import type { AttributeValue, TransactWriteItem } from '@aws-sdk/client-dynamodb';
 import type { SourceTable } from '../bulk/model.js';
-import { groupAttribute, groupAttributeName, itemKey, rowToItem, type Row } from '../mapping/item.js';
+import { checkItemSize, groupAttribute, groupAttributeName, itemKey, rowToItem, type Row } from '../mapping/item.js';
 import { ConversionError, fromMysql, type ConversionOptions, type SourceColumn } from '../mapping/types.js';
 import { decodeValue, type ChangeEvent, type EventRow } from './events.js';
 
@@ -131,7 +131,12 @@ export function applyPlan(event: ChangeEvent, source: SourceTable, versionsTable
     if (!s) return [version(image, false), ...(old ? takeOut(old) : [])];
     const Key = keyOf(s);
     const moved = old !== undefined && JSON.stringify(keyOf(old)) !== JSON.stringify(Key);
-    if (!mapping.group) return [version(image, false), ...(moved ? takeOut(old) : []), { Put: { TableName: target, Item: rowToItem(mapping, s.columns, s.row, options) } }];
+    if (!mapping.group) {
+      const Item = rowToItem(mapping, s.columns, s.row, options);
+      // The bulk copy's check: an item DynamoDB cannot hold is a bad record, under spec.errors.policy.
+      checkItemSize(Item, target);
+      return [version(image, false), ...(moved ? takeOut(old) : []), { Put: { TableName: target, Item } }];
+    }
     const { name, value } = groupAttribute(mapping, s.columns, s.row, options);
     const names: Record<string, string> = { '#a': name };
     const set = value === undefined ? [] : ['#a = :v'];
