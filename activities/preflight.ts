@@ -3,7 +3,7 @@
  * is non-retryable and names the thing and the fix.
  */
 import { ConditionalCheckFailedException, CreateTableCommand, DescribeTableCommand, PutItemCommand, ResourceNotFoundException, waitUntilTableExists, type KeyType as DynamoKeyType } from '@aws-sdk/client-dynamodb';
-import { ROUTING_SOURCE_TABLE } from '../src/capture/routing.js';
+import { resolveBackend, ROUTING_SOURCE_TABLE } from '../src/capture/routing.js';
 import { CreateStreamCommand, DescribeStreamSummaryCommand, IncreaseStreamRetentionPeriodCommand, waitUntilStreamExists } from '@aws-sdk/client-kinesis';
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure, Context } from '@temporalio/activity';
@@ -88,7 +88,17 @@ async function describeSource(spec: MigrationSpec): Promise<SourceTable[]> {
  * FULL row images, replication privileges) and the stream exists (or is
  * created) and keeps records longer than the bulk copy is expected to take.
  */
-async function checkCapture(spec: MigrationSpec): Promise<PreflightReport['capture']> {
+/** How a run relates to the migration's earlier ones: preflight checks more when it continues or replays one. */
+export interface PreflightOptions {
+  /** A resumed run: the staging folder may hold this migration's claim. */
+  resume?: boolean;
+  /** replayChanges: applies the whole stream again onto a target that holds it. */
+  replay?: boolean;
+  /** replayChanges only: replay even onto a target the routing says is live, or without the versions table. */
+  force?: boolean;
+}
+
+async function checkCapture(spec: MigrationSpec, options: PreflightOptions, claimed: boolean): Promise<PreflightReport['capture']> {
   const capture = spec.capture;
   if (!capture) return undefined;
   const db = await connectSource(spec);
@@ -139,13 +149,34 @@ async function checkCapture(spec: MigrationSpec): Promise<PreflightReport['captu
     retentionHours = retentionTarget(capture.expectedBulkHours);
     await kinesis.send(new IncreaseStreamRetentionPeriodCommand({ StreamName: stream, RetentionPeriodHours: retentionHours }));
   }
-  // The side table of applied versions (docs/cdc.md): ferry's own bookkeeping, created when missing.
+  // The side table of applied versions (docs/cdc.md): ferry's own bookkeeping, created by a migration's first run.
   const versionsTable = `ferry-${spec.name}-versions`;
   const dynamo = dynamoClient(loadConfig().aws);
+  if (options.replay && !options.force) {
+    // After the cutover the application writes to DynamoDB: changes from the stream would overwrite its writes.
+    const backend = await resolveBackend(dynamo, spec.name, capture.routingTable).catch((err: Error) => {
+      if (err instanceof ResourceNotFoundException) return 'mysql';
+      throw err;
+    });
+    if (backend === 'dynamodb') {
+      refuse(
+        `migration ${spec.name} has cut over: its routing (${capture.routingTable}) sends the application's writes to DynamoDB, and replaying the stream ` +
+          'would overwrite every item changed there since. Replay only onto a target nothing else writes to; to replay anyway, start replayChanges with {"force": true}',
+      );
+    }
+  }
   try {
     await dynamo.send(new DescribeTableCommand({ TableName: versionsTable }));
   } catch (err) {
     if (!(err instanceof ResourceNotFoundException)) throw err;
+    // Versions guard every apply: an empty table would let old changes overwrite newer items. A migration that
+    // passed preflight before had one; its absence now (capture.cleanup after a completed run, or deleted) is refused.
+    if ((options.replay || (options.resume && claimed)) && !options.force) {
+      refuse(
+        `the versions table ${versionsTable} of migration ${spec.name} is gone (capture.cleanup deletes it after a completed run): without it every change ` +
+          `would be applied again over the target's items, newer or not. ${options.replay ? 'To replay anyway onto a target nothing else writes to, start replayChanges with {"force": true}' : 'Start a new migration under a new name'}`,
+      );
+    }
     await dynamo.send(
       new CreateTableCommand({ TableName: versionsTable, KeySchema: [{ AttributeName: 'k', KeyType: 'HASH' }], AttributeDefinitions: [{ AttributeName: 'k', AttributeType: 'S' }], BillingMode: 'PAY_PER_REQUEST' }),
     );
@@ -238,7 +269,7 @@ async function checkTarget(spec: MigrationSpec, tables: SourceTable[]): Promise<
   return created;
 }
 
-export async function preflight(spec: MigrationSpec, options: { resume?: boolean } = {}): Promise<PreflightReport> {
+export async function preflight(spec: MigrationSpec, options: PreflightOptions = {}): Promise<PreflightReport> {
   const config = loadConfig();
   const bucket = spec.staging.bucket ?? config.stagingBucket;
   const stage = staging(spec, bucket);
@@ -252,14 +283,14 @@ export async function preflight(spec: MigrationSpec, options: { resume?: boolean
   const runId = Context.current().info.workflowExecution?.runId ?? '';
   const claim = await getJson<StagingClaim>(s3, bucket, claimKey);
   // A fresh start must not pick up another run's manifests: it would skip partitions its target never received.
-  if (claim && !options.resume && claim.runId !== runId) {
+  if (claim && !options.resume && !options.replay && claim.runId !== runId) {
     refuse(
       `staging s3://${bucket}/${stage.root}/ already holds migration ${claim.name} (claimed ${claim.claimedAt}): ` +
         `resume it with \`ferry resume ${spec.name}\`, give this migration a new name, or delete that folder to start over`,
     );
   }
   const tables = await describeSource(spec);
-  const capture = await checkCapture(spec);
+  const capture = await checkCapture(spec, options, Boolean(claim));
   const createdTables = await checkTarget(spec, tables);
   if (!claim) await putJson(s3, bucket, claimKey, { name: spec.name, runId, claimedAt: new Date().toISOString() } satisfies StagingClaim);
   return { tables, createdTables, bucket, capture };

@@ -20,12 +20,16 @@ const { applyChanges } = proxyActivities<typeof activities>({ startToCloseTimeou
 /** Apply reads each shard to its end and stops: nothing is being captured into the stream now. */
 export const captureCompleteQuery = defineQuery<boolean>('captureComplete');
 
-export async function replayChanges(input: MigrationSpecInput): Promise<ApplyResult[]> {
+/**
+ * `options.force`: replay even though the routing says the application writes to DynamoDB, or the versions
+ * table is gone (both refused otherwise: the replay would overwrite the target's newer items).
+ */
+export async function replayChanges(input: MigrationSpecInput, options: { force?: boolean } = {}): Promise<ApplyResult[]> {
   setHandler(captureCompleteQuery, () => true);
   const spec = parseSpec(input);
   if (!spec.capture) throw ApplicationFailure.nonRetryable(`migration ${spec.name} has no spec.capture: there is no change stream to replay`, 'NoCapture');
   // Read-only against a migrated target: the staging folder is the migration's own (resume), tables and stream exist.
-  const checked = await preflight(spec, { resume: true });
+  const checked = await preflight(spec, { replay: true, force: options.force === true });
   const stage = staging(spec, checked.bucket);
   const capture = checked.capture!;
   const shards = await listShards(capture.stream);
