@@ -8,6 +8,8 @@ import { CreateStreamCommand, DescribeStreamSummaryCommand, IncreaseStreamRetent
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { dynamoClient, kinesisClient, s3Client } from '../src/aws.js';
+import { checkSpecSql, SpecSqlError } from '../src/bulk/duck.js';
+import { RowSql } from '../src/capture/rowSql.js';
 import { binlogProblems, retentionProblem, retentionTarget } from '../src/capture/requirements.js';
 import { migrationKeys, staging, type PreflightReport, type SourceTable, type StagingClaim } from '../src/bulk/model.js';
 import { loadConfig } from '../src/config.js';
@@ -80,6 +82,25 @@ async function describeSource(spec: MigrationSpec): Promise<SourceTable[]> {
     return tables;
   } finally {
     await db.end();
+  }
+}
+
+/**
+ * spec.sql of each table: one SELECT that binds over the table's columns and
+ * reads nothing but `source`, as the transform runs it and, with capture, as
+ * apply runs it one change at a time (src/capture/rowSql.ts).
+ */
+async function checkSql(spec: MigrationSpec, tables: SourceTable[]): Promise<void> {
+  for (const source of tables) {
+    const sql = spec.sql[source.table];
+    if (sql === undefined) continue;
+    try {
+      await checkSpecSql(source.table, sql, source.columns);
+      if (spec.capture) (await RowSql.open(source.table, sql, source.columns)).close();
+    } catch (err) {
+      if (err instanceof SpecSqlError) refuse(err.message);
+      throw err;
+    }
   }
 }
 
@@ -259,6 +280,7 @@ export async function preflight(spec: MigrationSpec, options: { resume?: boolean
     );
   }
   const tables = await describeSource(spec);
+  await checkSql(spec, tables);
   const capture = await checkCapture(spec);
   const createdTables = await checkTarget(spec, tables);
   if (!claim) await putJson(s3, bucket, claimKey, { name: spec.name, runId, claimedAt: new Date().toISOString() } satisfies StagingClaim);
