@@ -9,6 +9,7 @@ import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { dynamoClient, kinesisClient, s3Client } from '../src/aws.js';
 import { checkSpecSql, SpecSqlError } from '../src/bulk/duck.js';
+import { quoteIdent } from '../src/bulk/partitionPlan.js';
 import { RowSql } from '../src/capture/rowSql.js';
 import { binlogProblems, retentionProblem, retentionTarget } from '../src/capture/requirements.js';
 import { migrationKeys, staging, type PreflightReport, type SourceTable, type StagingClaim } from '../src/bulk/model.js';
@@ -182,15 +183,16 @@ async function checkCapture(spec: MigrationSpec): Promise<PreflightReport['captu
  * share mode (the fence), and the item in DynamoDB that resolveBackend() reads.
  * Both start at `mysql`; existing records are left as they are.
  */
-async function prepareRouting(spec: MigrationSpec): Promise<void> {
+export async function prepareRouting(spec: MigrationSpec): Promise<void> {
   const capture = spec.capture!;
   const db = await connectSource(spec);
   const schema = sourceDatabase(spec);
+  const fence = `${quoteIdent(schema)}.${ROUTING_SOURCE_TABLE}`;
   try {
     await db.query(
-      `CREATE TABLE IF NOT EXISTS \`${schema}\`.${ROUTING_SOURCE_TABLE} (name VARCHAR(100) PRIMARY KEY, backend VARCHAR(20) NOT NULL, changed_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)) ENGINE=InnoDB`,
+      `CREATE TABLE IF NOT EXISTS ${fence} (name VARCHAR(100) PRIMARY KEY, backend VARCHAR(20) NOT NULL, changed_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)) ENGINE=InnoDB`,
     );
-    await db.query(`INSERT IGNORE INTO \`${schema}\`.${ROUTING_SOURCE_TABLE} (name, backend) VALUES (?, 'mysql')`, [spec.name]);
+    await db.query(`INSERT IGNORE INTO ${fence} (name, backend) VALUES (?, 'mysql')`, [spec.name]);
   } catch (err) {
     refuse(
       `cannot prepare the cutover fence table ${schema}.${ROUTING_SOURCE_TABLE} (${(err as Error).message}): grant CREATE, INSERT, UPDATE on it to the migration's user, ` +
