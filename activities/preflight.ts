@@ -11,6 +11,7 @@ import { dynamoClient, kinesisClient, s3Client } from '../src/aws.js';
 import { checkSpecSql, SpecSqlError } from '../src/bulk/duck.js';
 import { quoteIdent } from '../src/bulk/partitionPlan.js';
 import { RowSql } from '../src/capture/rowSql.js';
+import { binlogStatementsOf } from '../src/capture/binlogStatements.js';
 import { binlogProblems, retentionProblem, retentionTarget } from '../src/capture/requirements.js';
 import { migrationKeys, staging, type PreflightReport, type SourceTable, type StagingClaim } from '../src/bulk/model.js';
 import { loadConfig } from '../src/config.js';
@@ -122,9 +123,22 @@ async function checkCapture(spec: MigrationSpec): Promise<PreflightReport['captu
     const at = vars.user.lastIndexOf('@');
     const user = `'${vars.user.slice(0, at)}'@'${vars.user.slice(at + 1)}'`;
     const problems = binlogProblems({ ...vars, user, grants: grantRows.map((r) => String(Object.values(r)[0])) });
+    const where = new URL(sourceUrl(spec));
     if (problems.length) {
-      const where = new URL(sourceUrl(spec));
       refuse(`change capture cannot read the binlog of ${where.hostname}:${where.port || 3306} (spec.capture):\n${problems.map((p) => `- ${p}`).join('\n')}`);
+    }
+    // The statements capture and the cutover will run, run now: a server that refuses one fails here, not mid-run.
+    const statements = await binlogStatementsOf(db);
+    for (const statement of [statements.status, statements.logs]) {
+      try {
+        const [rows] = (await db.query(statement)) as unknown as [unknown[]];
+        if (rows.length === 0) throw new Error('it returned no row');
+      } catch (err) {
+        refuse(
+          `change capture cannot read the binlog of ${where.hostname}:${where.port || 3306} (spec.capture): ${statement}, the statement for ${statements.server.text}, failed: ${(err as Error).message}. ` +
+            'Grant the migration\'s user REPLICATION CLIENT (MariaDB: BINLOG MONITOR), and check that the server writes a binlog',
+        );
+      }
     }
   } finally {
     await db.end();
