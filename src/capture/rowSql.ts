@@ -31,8 +31,8 @@ export class RowSql {
     private readonly sourceColumns: SourceColumn[],
   ) {}
 
-  /** `table` names the source table in messages (`spec.sql.<table>`). */
   /**
+   * `table` names the source table in messages (`spec.sql.<table>`).
    * Refuses (SpecSqlError) SQL that is not one SELECT, or that does not bind
    * over the table's columns: reading a file, say, which the confined DuckDB
    * refuses. Such SQL fails every row alike, so it is the spec's error, not
