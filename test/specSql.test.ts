@@ -14,6 +14,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { asyncLocalStorage, type Context } from '@temporalio/activity';
 import { transformPartition } from '../activities/transform.js';
 import { s3Client } from '../src/aws.js';
+import { copyFormat } from '../src/bulk/duck.js';
 import { partitionKeys, staging, type SourceTable } from '../src/bulk/model.js';
 import type { PartitionRange } from '../src/bulk/partitionPlan.js';
 import { RowSql } from '../src/capture/rowSql.js';
@@ -62,22 +63,22 @@ before(() => fs.writeFileSync(secretFile, `[default]\n${SECRET}\n`));
 after(async () => {
   for (const name of names) {
     const keys = partitionKeys(staging(parseSpec({ name, mapping }), config.stagingBucket), range);
-    for (const key of [keys.rows, keys.items, keys.deadLetters]) await deleteObject(s3, config.stagingBucket, key).catch(() => undefined);
+    for (const key of [keys.rows, keys.rows.replace(/parquet$/, 'csv'), keys.items, keys.deadLetters]) await deleteObject(s3, config.stagingBucket, key).catch(() => undefined);
   }
   fs.rmSync(dir, { recursive: true, force: true });
   s3.destroy();
 });
 
 /** The partition's staged rows in S3 (two rows, Parquet), as the export leaves them, under a fresh migration name. */
-async function stagedPartition(sql: string) {
+async function stagedPartition(sql: string, format: 'parquet' | 'csv' = 'parquet') {
   const name = uniqueName('spec-sql');
   names.push(name);
-  const spec = parseSpec({ name, mapping, sql: { ledger: sql } });
+  const spec = parseSpec({ name, mapping, sql: { ledger: sql }, staging: { format } });
   const stage = staging(spec, config.stagingBucket);
-  const file = path.join(dir, `${name}.parquet`);
+  const file = path.join(dir, `${name}.${format}`);
   const instance = await DuckDBInstance.create(':memory:');
   const duck = await instance.connect();
-  await duck.run(`COPY (SELECT * FROM (VALUES (1, 'first'), (2, 'second')) AS t(id, note)) TO '${file}' (FORMAT parquet)`);
+  await duck.run(`COPY (SELECT * FROM (VALUES (1, 'first'), (2, 'second')) AS t(id, note)) TO '${file}' (${copyFormat(format)})`);
   duck.closeSync();
   instance.closeSync();
   await uploadFile(s3, stage.bucket, partitionKeys(stage, range).rows, file);
@@ -96,12 +97,14 @@ async function itemsOf(stage: ReturnType<typeof staging>): Promise<string> {
   return fs.readFileSync(file, 'utf8');
 }
 
-test('the transform still runs ordinary SQL over the staged rows once DuckDB is confined', async () => {
-  const { spec, stage } = await stagedPartition('SELECT id, upper(note) AS note FROM source');
-  const result = await transform(spec, stage);
-  assert.equal(result.items, 2);
-  assert.match(await itemsOf(stage), /FIRST[\s\S]*SECOND/);
-});
+for (const format of ['parquet', 'csv'] as const) {
+  test(`the transform still runs ordinary SQL over rows staged as ${format} once DuckDB is confined`, async () => {
+    const { spec, stage } = await stagedPartition('SELECT id, upper(note) AS note FROM source', format);
+    const result = await transform(spec, stage);
+    assert.equal(result.items, 2);
+    assert.match(await itemsOf(stage), /FIRST[\s\S]*SECOND/);
+  });
+}
 
 for (const [what, sql] of hostile) {
   test(`the transform refuses spec.sql that ${what}, naming spec.sql; nothing is read, written or staged`, async () => {
