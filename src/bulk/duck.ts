@@ -32,10 +32,10 @@ export function scratchFolder(label: string): ScratchFolder {
 }
 
 /**
- * Settings of every DuckDB ferry opens: an extension is loaded only when ferry
- * loads it by file, never installed or loaded behind its back by a query that
- * names one of its functions (that would reach the network or the worker's
- * extension folder from the spec's SQL).
+ * Settings of the DuckDBs that stage rows or run the spec's SQL: an extension
+ * is loaded only when ferry loads it by file, never installed or loaded behind
+ * its back by a query that names one of its functions (that would reach the
+ * network or the worker's extension folder from the spec's SQL).
  */
 export const NO_EXTENSION_AUTOLOAD = { autoinstall_known_extensions: 'false', autoload_known_extensions: 'false' } as const;
 
