@@ -15,6 +15,7 @@ import ZongJi, { type AnyBinlogEvent, type DeleteRowsEvent, type QueryEvent, typ
 import { setTimeout as sleep } from 'node:timers/promises';
 import { dynamoClient, kinesisClient, stagingS3 } from '../src/aws.js';
 import type { SourceTable, Staging } from '../src/bulk/model.js';
+import { binlogStatementsOf, readBinlogStatus } from '../src/capture/binlogStatements.js';
 import { comparePositions, encodeRow, type CaptureEndMarker, eventVersion, MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_RECORD_BYTES, partitionKeyOf, type BinlogPosition, type ChangeEvent, type EventRow } from '../src/capture/events.js';
 import { recentChangesKey, RecentWindow } from '../src/capture/recentChanges.js';
 import { loadConfig } from '../src/config.js';
@@ -30,10 +31,10 @@ import { openShards } from './apply.js';
 export async function currentBinlogPosition(spec: MigrationSpec): Promise<BinlogPosition> {
   const db = await connectSource(spec);
   try {
-    const [rows] = (await db.query('SHOW MASTER STATUS')) as unknown as [{ File: string; Position: number | string }[]];
-    const row = rows[0];
-    if (!row) throw ApplicationFailure.nonRetryable('SHOW MASTER STATUS returned nothing: the source writes no binlog (log_bin is off)', 'NoBinlog');
-    return { file: row.File, position: Number(row.Position) };
+    const statements = await binlogStatementsOf(db);
+    const position = await readBinlogStatus(db, statements);
+    if (!position) throw ApplicationFailure.nonRetryable(`${statements.status} returned nothing: the source writes no binlog (log_bin is off)`, 'NoBinlog');
+    return position;
   } finally {
     await db.end();
   }
@@ -93,7 +94,7 @@ export async function captureStart(spec: MigrationSpec, stage: Staging, stream: 
   }
   const db = await connectSource(spec);
   try {
-    const [logs] = (await db.query('SHOW BINARY LOGS')) as unknown as [{ Log_name: string }[]];
+    const [logs] = (await db.query((await binlogStatementsOf(db)).logs)) as unknown as [{ Log_name: string }[]];
     if (!logs.some((l) => l.Log_name === from.file)) {
       throw ApplicationFailure.nonRetryable(
         `${note.replace(/: capture .*$|, so capture .*$/, '')}; but the source's binlog no longer has ${from.file} (it has ${logs[0]?.Log_name ?? 'none'} to ${logs.at(-1)?.Log_name ?? 'none'}; ` +

@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { dynamoClient, stagingS3 } from '../src/aws.js';
 import type { SourceTable, Staging } from '../src/bulk/model.js';
 import { quoteIdent } from '../src/bulk/partitionPlan.js';
+import { binlogStatementsOf, readBinlogStatus } from '../src/capture/binlogStatements.js';
 import type { BinlogPosition } from '../src/capture/events.js';
 import { readerCheckpoints, readerLag } from '../src/capture/lag.js';
 import { recentChangesKey, type RecentChanges } from '../src/capture/recentChanges.js';
@@ -79,14 +80,15 @@ export async function freezeAndFlip(spec: MigrationSpec, tables: SourceTable[], 
   try {
     // What a second connection names to end a statement of this one that must not wait any longer.
     const [[{ id: connectionId }]] = (await db.query('SELECT CONNECTION_ID() AS id')) as unknown as [[{ id: number }]];
+    const statements = await binlogStatementsOf(db); // before the freeze: it costs the writes nothing
     await db.beginTransaction();
     const frozenAt = performance.now();
     // The exclusive row lock: new write transactions wait at their fence read; ones already past it finish first.
     waitingFor = "taking the fence, whose row an application write transaction held all that time (approve again once long write transactions on the migrated tables have committed, or raise spec.capture.maxFreezeMs)";
     await interruptible(spec, connectionId, stop, () => db.query(`UPDATE ${fence} SET backend = 'frozen', changed_at = NOW(3) WHERE name = ?`, [spec.name]));
     waitingFor = 'reading the final binlog position';
-    const [status] = (await interruptible(spec, connectionId, stop, () => db.query('SHOW MASTER STATUS'))) as unknown as [{ File: string; Position: number | string }[]];
-    const position = { file: status[0]!.File, position: Number(status[0]!.Position) };
+    const position = await interruptible(spec, connectionId, stop, () => readBinlogStatus(db, statements));
+    if (!position) throw new Error(`${statements.status} returned nothing inside the freeze: the source no longer writes a binlog`);
     waitingFor = `telling the workflow and capture the final position ${position.file}:${position.position}`;
     await untilStopped(handle.signal('frozen', position), stop);
     // After the signal, so the workflow knows the position first. Capture reads this item every 50 ms: faster

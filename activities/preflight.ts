@@ -8,6 +8,10 @@ import { CreateStreamCommand, DescribeStreamSummaryCommand, IncreaseStreamRetent
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { dynamoClient, kinesisClient, stagingS3 } from '../src/aws.js';
+import { checkSpecSql, SpecSqlError } from '../src/bulk/duck.js';
+import { quoteIdent } from '../src/bulk/partitionPlan.js';
+import { RowSql } from '../src/capture/rowSql.js';
+import { binlogStatementsOf } from '../src/capture/binlogStatements.js';
 import { binlogProblems, retentionProblem, retentionTarget } from '../src/capture/requirements.js';
 import { migrationKeys, staging, type PreflightReport, type SourceTable, type StagingClaim } from '../src/bulk/model.js';
 import { loadConfig } from '../src/config.js';
@@ -84,6 +88,25 @@ async function describeSource(spec: MigrationSpec): Promise<SourceTable[]> {
 }
 
 /**
+ * spec.sql of each table: one SELECT that binds over the table's columns and
+ * reads nothing but `source`, as the transform runs it and, with capture, as
+ * apply runs it one change at a time (src/capture/rowSql.ts).
+ */
+async function checkSql(spec: MigrationSpec, tables: SourceTable[]): Promise<void> {
+  for (const source of tables) {
+    const sql = spec.sql[source.table];
+    if (sql === undefined) continue;
+    try {
+      await checkSpecSql(source.table, sql, source.columns);
+      if (spec.capture) (await RowSql.open(source.table, sql, source.columns)).close();
+    } catch (err) {
+      if (err instanceof SpecSqlError) refuse(err.message);
+      throw err;
+    }
+  }
+}
+
+/**
  * With spec.capture: the binlog can feed change capture (log_bin, ROW format,
  * FULL row images, replication privileges) and the stream exists (or is
  * created) and keeps records longer than the bulk copy is expected to take.
@@ -110,9 +133,22 @@ async function checkCapture(spec: MigrationSpec, options: PreflightOptions, clai
     const at = vars.user.lastIndexOf('@');
     const user = `'${vars.user.slice(0, at)}'@'${vars.user.slice(at + 1)}'`;
     const problems = binlogProblems({ ...vars, user, grants: grantRows.map((r) => String(Object.values(r)[0])) });
+    const where = new URL(sourceUrl(spec));
     if (problems.length) {
-      const where = new URL(sourceUrl(spec));
       refuse(`change capture cannot read the binlog of ${where.hostname}:${where.port || 3306} (spec.capture):\n${problems.map((p) => `- ${p}`).join('\n')}`);
+    }
+    // The statements capture and the cutover will run, run now: a server that refuses one fails here, not mid-run.
+    const statements = await binlogStatementsOf(db);
+    for (const statement of [statements.status, statements.logs]) {
+      try {
+        const [rows] = (await db.query(statement)) as unknown as [unknown[]];
+        if (rows.length === 0) throw new Error('it returned no row');
+      } catch (err) {
+        refuse(
+          `change capture cannot read the binlog of ${where.hostname}:${where.port || 3306} (spec.capture): ${statement}, the statement for ${statements.server.text}, failed: ${(err as Error).message}. ` +
+            'Grant the migration\'s user REPLICATION CLIENT (MariaDB: BINLOG MONITOR), and check that the server writes a binlog',
+        );
+      }
     }
   } finally {
     await db.end();
@@ -192,15 +228,16 @@ async function checkCapture(spec: MigrationSpec, options: PreflightOptions, clai
  * share mode (the fence), and the item in DynamoDB that resolveBackend() reads.
  * Both start at `mysql`; existing records are left as they are.
  */
-async function prepareRouting(spec: MigrationSpec): Promise<void> {
+export async function prepareRouting(spec: MigrationSpec): Promise<void> {
   const capture = spec.capture!;
   const db = await connectSource(spec);
   const schema = sourceDatabase(spec);
+  const fence = `${quoteIdent(schema)}.${ROUTING_SOURCE_TABLE}`;
   try {
     await db.query(
-      `CREATE TABLE IF NOT EXISTS \`${schema}\`.${ROUTING_SOURCE_TABLE} (name VARCHAR(100) PRIMARY KEY, backend VARCHAR(20) NOT NULL, changed_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)) ENGINE=InnoDB`,
+      `CREATE TABLE IF NOT EXISTS ${fence} (name VARCHAR(100) PRIMARY KEY, backend VARCHAR(20) NOT NULL, changed_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)) ENGINE=InnoDB`,
     );
-    await db.query(`INSERT IGNORE INTO \`${schema}\`.${ROUTING_SOURCE_TABLE} (name, backend) VALUES (?, 'mysql')`, [spec.name]);
+    await db.query(`INSERT IGNORE INTO ${fence} (name, backend) VALUES (?, 'mysql')`, [spec.name]);
   } catch (err) {
     refuse(
       `cannot prepare the cutover fence table ${schema}.${ROUTING_SOURCE_TABLE} (${(err as Error).message}): grant CREATE, INSERT, UPDATE on it to the migration's user, ` +
@@ -290,6 +327,7 @@ export async function preflight(spec: MigrationSpec, options: PreflightOptions =
     );
   }
   const tables = await describeSource(spec);
+  await checkSql(spec, tables);
   const capture = await checkCapture(spec, options, Boolean(claim));
   const createdTables = await checkTarget(spec, tables);
   if (!claim) await putJson(s3, bucket, claimKey, { name: spec.name, runId, claimedAt: new Date().toISOString() } satisfies StagingClaim);

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { once } from 'node:events';
 import { stagingS3 } from '../src/aws.js';
-import { duckIdent, fromDuckValue, openScratch, outputColumns, sqlString } from '../src/bulk/duck.js';
+import { checkOneSelect, confineToSource, duckIdent, fromDuckValue, openScratch, outputColumns, SpecSqlError, specSqlFailure, sqlString } from '../src/bulk/duck.js';
 import { partitionKeys, type SourceTable, type Staging, type TransformResult } from '../src/bulk/model.js';
 import type { PartitionRange } from '../src/bulk/partitionPlan.js';
 import { loadConfig } from '../src/config.js';
@@ -50,11 +50,20 @@ export async function transformPartition(spec: MigrationSpec, stage: Staging, so
     const columnTypes = `{${source.columns.map((c) => `${sqlString(c.name)}: ${sqlString(stagingType(c))}`).join(', ')}}`;
     const reader = stage.format === 'csv' ? `read_csv(${sqlString(rowsFile)}, header = true, columns = ${columnTypes})` : `read_parquet(${sqlString(rowsFile)})`;
     await scratch.duck.run(`CREATE VIEW source AS SELECT * FROM ${reader}`);
+    // The spec's SQL comes from whoever may start a workflow: it sees the partition's rows and nothing else of the worker.
+    await confineToSource(scratch.duck, [rowsFile]);
     const userSql = spec.sql[source.table] ?? 'SELECT * FROM source';
     const mapping = source.mapping;
     const groupBy = mapping.group ? keyColumns(mapping) : [];
-    const query = groupBy.length ? `SELECT * FROM (${userSql}) ORDER BY ${groupBy.map(duckIdent).join(', ')}` : userSql;
-    const result = await scratch.duck.stream(query);
+    const query = groupBy.length ? `SELECT * FROM (\n${userSql}\n) ORDER BY ${groupBy.map(duckIdent).join(', ')}` : userSql;
+    let result;
+    try {
+      await checkOneSelect(scratch.duck, source.table, userSql);
+      result = await scratch.duck.stream(query);
+    } catch (err) {
+      const failure = err instanceof SpecSqlError ? err : specSqlFailure(source.table, err);
+      throw ApplicationFailure.nonRetryable(`${failure.message}; fix spec.sql and start a new migration`, 'InvalidSpecSql');
+    }
     const columns = outputColumns(source.columns, result.columnNames(), result.columnTypes());
 
     const items = new LineFile(path.join(scratch.dir, 'items.jsonl'));

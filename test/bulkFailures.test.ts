@@ -119,6 +119,21 @@ test('preflight refuses a table without a primary key, naming it and the fix', a
   assert.match(result.stderr, new RegExp(`table ${database}\\.nokey has no primary key; .*add one \\(ALTER TABLE nokey ADD PRIMARY KEY`));
 });
 
+test("preflight refuses spec.sql that reads a worker's file or writes one, naming spec.sql; nothing is read, written or created", async () => {
+  const secret = path.join(specDir, 'credentials');
+  fs.writeFileSync(secret, 'aws_secret_access_key = wJalrXUtnFEMI-never-leaves-the-worker\n');
+  const written = path.join(specDir, 'written.csv');
+  const statements = [`SELECT id, (SELECT content FROM read_text('${secret}')) AS note FROM source`, `COPY (SELECT 1 AS one) TO '${written}'`];
+  for (const sql of statements) {
+    const spec = tableSpec('x', { sql: { x: sql } });
+    const message = await failureOf((await ferry.startMigration(spec)).result());
+    assert.match(message, /spec\.sql\.x (cannot run \(the SQL may read only `source`|is not a SELECT statement)/);
+    assert.ok(!message.includes('wJalrXUtnFEMI'), message);
+    await assert.rejects(dynamoClient(config.aws).send(new ScanCommand({ TableName: targetOf(spec), Limit: 1 })), { name: 'ResourceNotFoundException' });
+  }
+  assert.equal(fs.existsSync(written), false, `${written} was written`);
+});
+
 test('policy "fail": an item over 400 KB fails the migration, naming the table, the key and the limit', async () => {
   const spec = tableSpec('big', { errors: { policy: 'fail' } });
   const message = await failureOf((await ferry.startMigration(spec)).result());

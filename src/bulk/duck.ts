@@ -31,9 +31,18 @@ export function scratchFolder(label: string): ScratchFolder {
   return { dir, close: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
 
+/**
+ * Settings of the DuckDBs that stage rows or run the spec's SQL: an extension
+ * is loaded only when ferry loads it by file, never installed or loaded behind
+ * its back by a query that names one of its functions (that would reach the
+ * network or the worker's extension folder from the spec's SQL).
+ */
+export const NO_EXTENSION_AUTOLOAD = { autoinstall_known_extensions: 'false', autoload_known_extensions: 'false' } as const;
+
 /** A DuckDB database in `dir`, memory-capped, spilling to `dir`; close() closes it and leaves the folder. */
 export async function scratchDatabase(dir: string): Promise<{ duck: DuckDBConnection; close(): void }> {
   const instance = await DuckDBInstance.create(path.join(dir, 'scratch.duckdb'), {
+    ...NO_EXTENSION_AUTOLOAD,
     memory_limit: duckMemoryLimit(),
     threads: '2',
     temp_directory: path.join(dir, 'spill'),
@@ -61,6 +70,70 @@ export async function openScratch(label: string): Promise<Scratch> {
       folder.close();
     },
   };
+}
+
+/** spec.sql that DuckDB must not run: not one SELECT, or reaching past `source`. A spec error: no retry fixes it. */
+export class SpecSqlError extends Error {}
+
+/**
+ * Confines `duck` before it runs the spec's SQL: from now on no file but those
+ * in `readable` (the staged rows ferry itself set up as `source`) can be read,
+ * none written, no database attached, no extension installed, and the SQL
+ * cannot undo any of it (lock_configuration). Everything ferry reads or writes
+ * through `duck` by path must happen before. DuckDB's own database file and
+ * spill folder stay usable: they are not external access.
+ */
+export async function confineToSource(duck: DuckDBConnection, readable: string[] = []): Promise<void> {
+  await duck.run(`SET allowed_paths = [${readable.map(sqlString).join(', ')}]`);
+  await duck.run('SET enable_external_access = false');
+  await duck.run('SET lock_configuration = true');
+}
+
+/**
+ * Refuses `sql` (spec.sql.<table>) unless DuckDB's own parser reads it as
+ * exactly one SELECT statement (WITH, FROM-first and VALUES forms included):
+ * COPY, ATTACH, SET, PRAGMA, INSTALL, a second statement after a `;` never run.
+ */
+export async function checkOneSelect(duck: DuckDBConnection, table: string, sql: string): Promise<void> {
+  const reader = await duck.runAndReadAll('SELECT json_serialize_sql(CAST($1 AS VARCHAR))', [sql]);
+  const parsed = JSON.parse(String(reader.getRows()[0]![0])) as { error: boolean; error_message?: string; statements?: unknown[] };
+  const fix = 'spec.sql holds one SELECT per table, over the relation `source` (the row being migrated)';
+  if (parsed.error && parsed.error_message?.startsWith('Only SELECT statements')) {
+    throw new SpecSqlError(`spec.sql.${table} is not a SELECT statement; ferry runs nothing else (no COPY, ATTACH, SET, PRAGMA or INSTALL): ${fix}`);
+  }
+  if (parsed.error) throw new SpecSqlError(`spec.sql.${table} does not parse: ${parsed.error_message}; ${fix}`);
+  const count = parsed.statements?.length ?? 0;
+  if (count !== 1) throw new SpecSqlError(`spec.sql.${table} holds ${count} statements; ${fix}`);
+}
+
+/** A DuckDB error the spec's SQL caused, as the error to report: the table's spec.sql named, file access explained. */
+export function specSqlFailure(table: string, err: unknown): SpecSqlError {
+  const message = (err as Error).message.split('\n')[0]!;
+  const access = /^Permission Error/.test(message) ? ' (the SQL may read only `source`: files, URLs and other databases are closed to it)' : '';
+  return new SpecSqlError(`spec.sql.${table} cannot run${access}: ${message}`);
+}
+
+/**
+ * spec.sql.<table> checked before any row moves, the way the transform runs
+ * it: one SELECT, binding over an empty `source` of the table's columns in a
+ * confined DuckDB. Throws SpecSqlError.
+ */
+export async function checkSpecSql(table: string, sql: string, columns: SourceColumn[]): Promise<void> {
+  const instance = await DuckDBInstance.create(':memory:', { ...NO_EXTENSION_AUTOLOAD, threads: '1', memory_limit: '64MB' });
+  const duck = await instance.connect();
+  try {
+    await duck.run(`CREATE TABLE source (${columns.map((c) => `${duckIdent(c.name)} ${stagingType(c)}`).join(', ')})`);
+    await confineToSource(duck);
+    await checkOneSelect(duck, table, sql);
+    try {
+      (await duck.prepare(sql)).destroySync();
+    } catch (err) {
+      throw specSqlFailure(table, err);
+    }
+  } finally {
+    duck.closeSync();
+    instance.closeSync();
+  }
 }
 
 type Append = (appender: DuckDBAppender, value: StagedValue) => void;

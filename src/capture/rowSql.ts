@@ -6,7 +6,7 @@
  * runs the query once per staged row.
  */
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import { duckIdent, fromDuckValue, outputColumns, rowAppender } from '../bulk/duck.js';
+import { checkOneSelect, confineToSource, duckIdent, fromDuckValue, NO_EXTENSION_AUTOLOAD, outputColumns, rowAppender, specSqlFailure } from '../bulk/duck.js';
 import type { Row } from '../mapping/item.js';
 import { stagingType, type SourceColumn } from '../mapping/types.js';
 
@@ -31,19 +31,40 @@ export class RowSql {
     private readonly sourceColumns: SourceColumn[],
   ) {}
 
-  /** `table` names the source table in messages (`spec.sql.<table>`). */
+  /**
+   * `table` names the source table in messages (`spec.sql.<table>`).
+   * Refuses (SpecSqlError) SQL that is not one SELECT, or that does not bind
+   * over the table's columns: reading a file, say, which the confined DuckDB
+   * refuses. Such SQL fails every row alike, so it is the spec's error, not
+   * the rows'.
+   */
   static async open(table: string, sql: string, columns: SourceColumn[]): Promise<RowSql> {
-    const instance = await DuckDBInstance.create(':memory:', { threads: '1', memory_limit: '64MB' });
+    const instance = await DuckDBInstance.create(':memory:', { ...NO_EXTENSION_AUTOLOAD, threads: '1', memory_limit: '64MB' });
     const duck = await instance.connect();
-    const all = [INDEX_COLUMN, ...columns];
-    await duck.run(`CREATE TABLE staged (${all.map((c) => `${duckIdent(c.name)} ${stagingType(c)}`).join(', ')})`);
-    return new RowSql(instance, duck, table, sql, columns);
+    try {
+      const all = [INDEX_COLUMN, ...columns];
+      await duck.run(`CREATE TABLE staged (${all.map((c) => `${duckIdent(c.name)} ${stagingType(c)}`).join(', ')})`);
+      // The images arrive through the appender: the SQL needs no file at all.
+      await confineToSource(duck);
+      await checkOneSelect(duck, table, sql);
+      const rowSql = new RowSql(instance, duck, table, sql, columns);
+      try {
+        (await duck.prepare(rowSql.query())).destroySync();
+      } catch (err) {
+        throw specSqlFailure(table, err);
+      }
+      return rowSql;
+    } catch (err) {
+      duck.closeSync();
+      instance.closeSync();
+      throw err;
+    }
   }
 
   private query(only?: number): string {
     const images = `SELECT ${INDEX} FROM staged${only === undefined ? '' : ` WHERE ${INDEX} = ${only}`}`;
     const one = `SELECT * EXCLUDE (${INDEX}) FROM staged WHERE staged.${INDEX} = images.${INDEX}`;
-    return `SELECT images.${INDEX}, shaped.* FROM (${images}) AS images, LATERAL (WITH source AS (${one}) SELECT * FROM (${this.sql})) AS shaped`;
+    return `SELECT images.${INDEX}, shaped.* FROM (${images}) AS images, LATERAL (WITH source AS (${one}) SELECT * FROM (\n${this.sql}\n)) AS shaped`;
   }
 
   /** The images' rows through the SQL, in the order given. */
