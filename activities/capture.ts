@@ -26,6 +26,7 @@ import { getJson, putJson } from '../src/s3.js';
 import { connectSource, sourceUrl } from '../src/source.js';
 import type { MigrationSpec } from '../src/spec.js';
 import { openShards } from './apply.js';
+import { historyProblem, readBinlogHistory, type BinlogHistory } from '../src/capture/history.js';
 
 /** The binlog's current end: where capture starts, or where a drain must reach. */
 export async function currentBinlogPosition(spec: MigrationSpec): Promise<BinlogPosition> {
@@ -67,13 +68,16 @@ const progressKey = (stage: Staging) => `${stage.root}/capture-progress.json`;
 export async function captureStart(spec: MigrationSpec, stage: Staging, stream: string): Promise<CaptureStart> {
   const config = loadConfig();
   const s3 = stagingS3(config.aws, stage);
-  const key = `${stage.root}/capture.json`;
-  const recorded = await getJson<{ start: BinlogPosition; recordedAt: string }>(s3, stage.bucket, key);
+  const key = captureStartKey(stage);
+  const recorded = await getJson<RecordedStart>(s3, stage.bucket, key);
   if (!recorded) {
     const start = await currentBinlogPosition(spec);
-    await putJson(s3, stage.bucket, key, { start, recordedAt: new Date().toISOString() });
+    const db = await connectSource(spec);
+    const history = await readBinlogHistory(db).finally(() => db.end());
+    await putJson(s3, stage.bucket, key, { start, recordedAt: new Date().toISOString(), history } satisfies RecordedStart);
     return { start, from: start, reused: false };
   }
+  await checkBinlogHistory(spec, recorded);
   const { start } = recorded;
   const startedAt = Date.parse(recorded.recordedAt);
   const summary = (await kinesisClient(config.aws).send(new DescribeStreamSummaryCommand({ StreamName: stream }))).StreamDescriptionSummary!;
@@ -107,6 +111,31 @@ export async function captureStart(spec: MigrationSpec, stage: Staging, stream: 
     await db.end();
   }
   return { start, from, reused: true, note };
+}
+
+const captureStartKey = (stage: Staging) => `${stage.root}/capture.json`;
+
+/** `capture.json` in the staging folder: where and on which binlog history this migration's capture started. */
+interface RecordedStart {
+  start: BinlogPosition;
+  recordedAt: string;
+  /** Absent in a start recorded before ferry kept it: then there is nothing to compare with. */
+  history?: BinlogHistory;
+}
+
+/** Stops capture when the source's binlog is no longer the history it started on (src/capture/history.ts). */
+async function checkBinlogHistory(spec: MigrationSpec, recorded: RecordedStart): Promise<void> {
+  if (!recorded.history) return;
+  const db = await connectSource(spec);
+  const current = await readBinlogHistory(db).finally(() => db.end());
+  const problem = historyProblem(recorded.history, current);
+  if (!problem) return;
+  throw ApplicationFailure.nonRetryable(
+    `${problem}. Change versions order one binlog history, so the changes made since would compare as older than those already applied and be dropped as stale; ` +
+      `capture stops instead. Point the source URL (${spec.source.urlEnv}) back at the server capture started on (${formatPosition(recorded.start)}, ${recorded.recordedAt}), ` +
+      'or start the migration again under a new name: its bulk copy then reads the new server',
+    'BinlogHistoryChanged',
+  );
 }
 
 function formatPosition(p: BinlogPosition): string {
@@ -187,6 +216,9 @@ async function captureBinlog(spec: MigrationSpec, stage: Staging, request: Captu
   const config = loadConfig();
   const kinesis = kinesisClient(config.aws);
   const s3 = stagingS3(config.aws, stage);
+  // Every attempt: a retry after a failover or a RESET MASTER would read another history from the old position.
+  const recorded = await getJson<RecordedStart>(s3, stage.bucket, captureStartKey(stage));
+  if (recorded) await checkBinlogHistory(spec, recorded);
   const dynamo = dynamoClient(config.aws);
   const checkpoint = (context.info.heartbeatDetails as CaptureCheckpoint | undefined) ?? { position: request.from ?? request.start, events: 0 };
   const resumedFrom = checkpoint.position;
