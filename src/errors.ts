@@ -45,6 +45,11 @@ const AWS: Record<string, PermanentCause> = {
   KMSNotFoundException: { type: 'AwsKeyUnusable', fix: 'the KMS key does not exist' },
 };
 
+/** ferry's own errors that no retry can fix. */
+const FERRY: Record<string, PermanentCause> = {
+  SpecSqlError: { type: 'InvalidSpecSql', fix: 'correct spec.sql (docs/transform.md)' },
+};
+
 /** Why `err` is permanent, or undefined for a failure worth retrying (and for one not recognised). */
 export function permanentCause(err: unknown): PermanentCause | undefined {
   if (!(err instanceof Error)) return undefined;
@@ -53,6 +58,7 @@ export function permanentCause(err: unknown): PermanentCause | undefined {
   // MariaDB reports require_secure_transport with its own number; the text is the same as MySQL's.
   if (/insecure transport are prohibited/i.test(err.message)) return MYSQL.ER_SECURE_TRANSPORT_REQUIRED;
   if (Object.hasOwn(AWS, err.name)) return AWS[err.name];
+  if (Object.hasOwn(FERRY, err.name)) return FERRY[err.name];
   return undefined;
 }
 

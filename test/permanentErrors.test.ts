@@ -18,6 +18,7 @@ import { FerryClient } from '../src/client.js';
 import { loadConfig } from '../src/config.js';
 import { connectMysql, type MysqlConnection } from '../src/mysql.js';
 import { permanentCause } from '../src/errors.js';
+import { SpecSqlError } from '../src/bulk/duck.js';
 import { idMapping, runFerry, startWorkerProcess, stopFerry, uniqueName, until, within } from './helpers.js';
 
 const config = loadConfig();
@@ -78,6 +79,7 @@ test('errors no retry can fix are told apart from those worth retrying', () => {
     [aws('ValidationException'), 'AwsRequestInvalid'],
     [aws('ResourceNotFoundException'), 'AwsResourceMissing'],
     [aws('UnrecognizedClientException'), 'AwsAccessDenied'],
+    [new SpecSqlError('spec.sql.acct must be one SELECT'), 'InvalidSpecSql'],
     // Worth retrying.
     [mysql('PROTOCOL_CONNECTION_LOST', 'Connection lost: The server closed the connection.'), undefined],
     [mysql('ER_CONNECTION_KILLED', 'Connection was killed'), undefined],

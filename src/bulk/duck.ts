@@ -73,7 +73,9 @@ export async function openScratch(label: string): Promise<Scratch> {
 }
 
 /** spec.sql that DuckDB must not run: not one SELECT, or reaching past `source`. A spec error: no retry fixes it. */
-export class SpecSqlError extends Error {}
+export class SpecSqlError extends Error {
+  override name = 'SpecSqlError';
+}
 
 /**
  * Confines `duck` before it runs the spec's SQL: from now on no file but those
