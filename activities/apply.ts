@@ -83,6 +83,8 @@ export interface ApplyCheckpoint {
    * after a full page the last one applied (src/capture/lag.ts); absent once a page reached the tip.
    */
   oldestUnappliedAt?: number;
+  /** False until this attempt has read a page: until then its lag is not known (src/capture/lag.ts applyLag). */
+  measured?: boolean;
   /** Tables (`schema.table`) whose changes are applied up to `sequence`; absent in checkpoints before per-table catch-up. */
   tables?: string[];
   /** A pass from the shard's start applying the changes of tables whose bulk load has just finished, up to `until`. */
@@ -106,8 +108,9 @@ async function applyShard(spec: MigrationSpec, stage: Staging, request: ApplyReq
   const dynamo = dynamoClient(config.aws);
   const s3 = stagingS3(config.aws, stage);
   const resumed = (context.info.heartbeatDetails as ApplyCheckpoint | undefined) ?? { applied: 0, stale: 0, deadLetters: 0, retried: 0, millisBehind: 0 };
-  // A retry reads its page again: the page a dead attempt was applying is not this one's.
-  const state: ApplyCheckpoint = { ...resumed, oldestUnappliedAt: undefined };
+  // A retry reads the dead attempt's page again: until it has, that page's oldest change is still unapplied, and
+  // changes made while no reader ran are unread, so this reader does not know its lag until its first page.
+  const state: ApplyCheckpoint = { ...resumed, measured: false };
   const sources = new Map(request.tables.map((t) => [`${t.schema}.${t.table}`, t]));
   const keyNames: KeyNames = new Map([[request.versionsTable, ['k']], ...request.tables.map((t) => [t.mapping.targetTable, keyAttributes(t.mapping)] as [string, string[]])]);
 
@@ -398,6 +401,9 @@ async function applyShard(spec: MigrationSpec, stage: Staging, request: ApplyReq
         if (!iterator) break;
       }
       const page = await read(iterator);
+      // From this page on the reader knows its lag: the page's oldest record, and how far the stream runs past it.
+      state.measured = true;
+      state.millisBehind = page.MillisBehindLatest ?? state.millisBehind;
       // The checkpoint moves only once the whole page is applied.
       const records = page.Records ?? [];
       ended = await applyRecords(records, loaded);

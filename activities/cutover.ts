@@ -13,7 +13,7 @@ import type { SourceTable, Staging } from '../src/bulk/model.js';
 import { quoteIdent } from '../src/bulk/partitionPlan.js';
 import { binlogStatementsOf, readBinlogStatus } from '../src/capture/binlogStatements.js';
 import type { BinlogPosition } from '../src/capture/events.js';
-import { readerCheckpoints, readerLag } from '../src/capture/lag.js';
+import { applyLag, readerCheckpoints } from '../src/capture/lag.js';
 import { recentChangesKey, type RecentChanges } from '../src/capture/recentChanges.js';
 import { ROUTING_SOURCE_TABLE } from '../src/capture/routing.js';
 import { loadConfig } from '../src/config.js';
@@ -39,10 +39,9 @@ export interface CutoverResult {
 export async function measureLag(shards: number): Promise<{ ready: boolean; maxMillisBehind: number }> {
   const context = Context.current();
   const readers = readerCheckpoints(await ownWorkflow(context)!.describe(), context.client.options.loadedDataConverter.payloadConverter);
-  const lags = readers.map((checkpoint) => readerLag(checkpoint, Date.now()));
   // A shard still to start applying a table (its bulk load has just finished) is behind by all of that table's changes.
-  const waiting = readers.some((checkpoint) => checkpoint.waitingTables);
-  return { ready: lags.length >= shards && !waiting, maxMillisBehind: lags.length ? Math.max(...lags) : Number.MAX_SAFE_INTEGER };
+  const { ready, maxMillisBehind } = applyLag(readers, shards, Date.now());
+  return { ready, maxMillisBehind };
 }
 
 /**

@@ -15,7 +15,7 @@ import type { CutoverResult } from '../activities/cutover.js';
 import type { LoadCheckpoint } from '../activities/load.js';
 import { dynamoClient } from './aws.js';
 import { resolveBackend, withSourceWrite, type Backend } from './capture/routing.js';
-import { readerCheckpoints, readerLag } from './capture/lag.js';
+import { applyLag, readerCheckpoints, readerLag } from './capture/lag.js';
 import { FerryPhase, FerryPercent } from './searchAttributes.js';
 import type { MigrationProgress, MigrationReport } from '../workflows/migrateToDynamo.js';
 import type { VerifyReport } from '../workflows/verifyMigration.js';
@@ -51,9 +51,11 @@ export class MigrationHandle {
       this.handle.describe().catch(() => undefined),
     ]);
     const converter = this.client.options.loadedDataConverter.payloadConverter;
-    const apply = readerCheckpoints(description, converter).map((checkpoint) => {
+    const now = Date.now();
+    const readers = readerCheckpoints(description, converter);
+    const apply = readers.map((checkpoint) => {
       const { shardId, applied, stale } = checkpoint;
-      return { shardId, millisBehind: readerLag(checkpoint, Date.now()), applied, stale };
+      return { shardId, millisBehind: readerLag(checkpoint, now), applied, stale };
     });
     let inFlight = 0;
     for (const activity of description?.raw.pendingActivities ?? []) {
@@ -67,7 +69,11 @@ export class MigrationHandle {
       .map((a) => ({ activity: a.activityType?.name ?? '?', attempt: a.attempt ?? 1, lastFailure: innermostMessage(a.lastFailure) }));
     const rowsInFlight = Math.round(inFlight);
     const percent = state.plannedRows ? Math.min(100, Math.round(((state.rowsDone + rowsInFlight) / state.plannedRows) * 1000) / 10) : state.percent;
-    const capture = state.capture && apply.length ? { ...state.capture, apply: apply.sort((a, b) => (a.shardId < b.shardId ? -1 : 1)) } : state.capture;
+    // The measure approveCutover uses, on the same checkpoints at the same moment.
+    const capture =
+      state.capture && apply.length
+        ? { ...state.capture, apply: apply.sort((a, b) => (a.shardId < b.shardId ? -1 : 1)), lag: applyLag(readers, state.capture.shards ?? readers.length, now) }
+        : state.capture;
     return { ...state, rowsInFlight, percent, capture, ...(retrying.length ? { retrying } : {}) };
   }
 

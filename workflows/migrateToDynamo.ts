@@ -29,6 +29,7 @@ import type { ApplyResult } from '../activities/apply.js';
 import type { CaptureResult } from '../activities/capture.js';
 import type { CutoverResult } from '../activities/cutover.js';
 import { shardKeyColumns } from '../src/mapping/tableMapping.js';
+import type { ApplyLag } from '../src/capture/lag.js';
 import type { BinlogPosition } from '../src/capture/events.js';
 import { staging, type ExportReader, type ExportResult, type LoadResult, type PartitionManifest, type SourceTable, type Staging, type TransformResult } from '../src/bulk/model.js';
 import { partitionId, partitionLimitProblem, type PartitionRange } from '../src/bulk/partitionPlan.js';
@@ -158,6 +159,10 @@ export interface MigrationProgress {
     stopAt?: BinlogPosition;
     /** Per shard: how far behind the stream apply is, in ms (src/capture/lag.ts), and what it applied. The client's progress() fills it in from apply's checkpoints. */
     apply?: { shardId: string; millisBehind: number; applied: number; stale: number }[];
+    /** The stream's shards, once apply has listed them. */
+    shards?: number;
+    /** Apply's lag by the measure approveCutover uses (src/capture/lag.ts applyLag); the client's progress() fills it in. */
+    lag?: ApplyLag;
   };
   /**
    * Activities that failed at least once and are being retried: which, its
@@ -350,6 +355,7 @@ export async function migrateToDynamo(input: MigrationSpecInput, options: Migrat
         return results;
       };
       shardCount = (await listShards(stream)).length;
+      state.capture!.shards = shardCount;
       applying = captureScope.run(applyAll);
       background.push(applying);
       applying.catch((err) => void (failure ??= err));

@@ -57,3 +57,36 @@ export function readerCheckpoints(description: WorkflowExecutionDescription | un
     return payload ? [converter.fromPayload<ApplyResult>(payload)] : [];
   });
 }
+
+/** Apply's lag as the cutover gate reads it; `ferry status`, `watch` and the typed client show the same. */
+export interface ApplyLag {
+  /** Every shard has a reader that has read the stream since it (re)started and applies every table. */
+  ready: boolean;
+  /** The largest lag of the readers that reported (MAX_SAFE_INTEGER when none has). */
+  maxMillisBehind: number;
+  /** When not ready, why, in words. */
+  notReady?: string;
+}
+
+/**
+ * The one measure of apply's lag at `now`, over the readers' checkpoints of a
+ * stream of `shards` shards. A reader that has not read a page since it
+ * started (a fresh reader, or one retried after its worker died) does not
+ * know how far behind it is: it is not ready, and its lag counts from the
+ * oldest change its dead attempt had not applied, if any.
+ */
+export function applyLag(readers: (ApplyResult & { measured?: boolean })[], shards: number, now: number): ApplyLag {
+  const lags = readers.map((r) => readerLag(r, now));
+  const maxMillisBehind = lags.length ? Math.max(...lags) : Number.MAX_SAFE_INTEGER;
+  const unmeasured = readers.filter((r) => r.measured === false).map((r) => r.shardId);
+  const waiting = readers.reduce((n, r) => n + (r.waitingTables ?? 0), 0);
+  const notReady =
+    readers.length < shards
+      ? `${readers.length} of ${shards} shards have an apply reader that reported`
+      : waiting
+        ? `${waiting} table(s) still wait for their bulk load or catch-up pass before their changes are applied`
+        : unmeasured.length
+          ? `the reader of ${unmeasured.join(', ')} has read nothing since it (re)started, so its lag is not known yet`
+          : undefined;
+  return { ready: notReady === undefined, maxMillisBehind, ...(notReady ? { notReady } : {}) };
+}

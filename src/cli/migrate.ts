@@ -4,6 +4,7 @@
  */
 import { CancelledFailure } from '@temporalio/common';
 import { FerryClient, WorkflowFailedError, type MigrationHandle, type MigrationProgress, type MigrationReport } from '../client.js';
+import type { ApplyLag } from '../capture/lag.js';
 import { loadConfig } from '../config.js';
 import { readSpecFile } from '../specFile.js';
 import { workflowUrl } from './smoke.js';
@@ -18,12 +19,18 @@ function bar(percent: number, width = 30): string {
   return `[${'#'.repeat(full)}${'.'.repeat(width - full)}]`;
 }
 
+/** Apply's lag in words, by the measure approveCutover uses: a lag it would not act on is not shown as a figure alone. */
+export function describeLag(lag: ApplyLag | undefined): string {
+  if (!lag) return 'apply lag not known yet';
+  const figure = lag.maxMillisBehind === Number.MAX_SAFE_INTEGER ? '' : ` (at least ${lag.maxMillisBehind.toLocaleString('en')} ms so far)`;
+  return lag.ready ? `apply ${lag.maxMillisBehind.toLocaleString('en')} ms behind the stream` : `apply lag not known yet: ${lag.notReady}${figure}`;
+}
+
 /** `rowsPerSecond`: measured by the watcher since it first saw the bulk phase, so rows done before (reused partitions, or before `ferry watch` attached) do not inflate it. */
 function progressLine(p: MigrationProgress, rowsPerSecond: number): string {
   if (p.phase === 'catch-up' && p.capture?.apply?.length) {
-    const lag = Math.max(...p.capture.apply.map((a) => a.millisBehind));
     const applied = p.capture.apply.reduce((n, a) => n + a.applied, 0);
-    return `catch-up… ${applied.toLocaleString('en')} changes applied, apply ${lag.toLocaleString('en')} ms behind the stream`;
+    return `catch-up… ${applied.toLocaleString('en')} changes applied, ${describeLag(p.capture.lag)}`;
   }
   if (p.phase !== 'bulk') return `${p.phase}…`;
   const rows = p.rowsDone + p.rowsInFlight;

@@ -10,7 +10,7 @@ import { WorkflowFailedError, type WorkflowExecutionDescription } from '@tempora
 import { FerryClient, type MigrationHandle, type MigrationProgress } from '../client.js';
 import { loadConfig } from '../config.js';
 import { describeFailure } from '../temporal.js';
-import { printReport, watch } from './migrate.js';
+import { describeLag, printReport, watch } from './migrate.js';
 import { workflowUrl } from './smoke.js';
 
 type Say = (line: string) => void;
@@ -85,7 +85,7 @@ function describeProgress(p: MigrationProgress): string[] {
   const lines = [`phase ${p.phase}; ${bulk}; ${paused}; ${budget}`];
   if (p.capture) {
     const apply = p.capture.apply ?? [];
-    const lag = apply.length ? `apply ${Math.max(...apply.map((a) => a.millisBehind)).toLocaleString('en')} ms behind the stream, ${apply.reduce((n, a) => n + a.applied, 0).toLocaleString('en')} changes applied` : 'apply not running';
+    const lag = apply.length ? `${describeLag(p.capture.lag)}, ${apply.reduce((n, a) => n + a.applied, 0).toLocaleString('en')} changes applied` : 'apply not running';
     lines.push(`capture into ${p.capture.stream} from ${p.capture.start.file}:${p.capture.start.position}; ${lag}`);
   }
   for (const r of p.retrying ?? []) lines.push(`retrying ${r.activity} (attempt ${r.attempt}): ${r.lastFailure}`);
