@@ -3,13 +3,12 @@
  * is non-retryable and names the thing and the fix.
  */
 import { ConditionalCheckFailedException, CreateTableCommand, DescribeTableCommand, PutItemCommand, ResourceNotFoundException, waitUntilTableExists, type KeyType as DynamoKeyType } from '@aws-sdk/client-dynamodb';
-import { resolveBackend, ROUTING_SOURCE_TABLE } from '../src/capture/routing.js';
+import { createFence, resolveBackend, ROUTING_SOURCE_TABLE } from '../src/capture/routing.js';
 import { CreateStreamCommand, DescribeStreamSummaryCommand, IncreaseStreamRetentionPeriodCommand, waitUntilStreamExists } from '@aws-sdk/client-kinesis';
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { dynamoClient, kinesisClient, stagingS3 } from '../src/aws.js';
 import { checkSpecSql, SpecSqlError } from '../src/bulk/duck.js';
-import { quoteIdent } from '../src/bulk/partitionPlan.js';
 import { RowSql } from '../src/capture/rowSql.js';
 import { binlogStatementsOf } from '../src/capture/binlogStatements.js';
 import { binlogProblems, retentionProblem, retentionTarget } from '../src/capture/requirements.js';
@@ -223,6 +222,36 @@ async function checkCapture(spec: MigrationSpec, options: PreflightOptions, clai
 }
 
 /**
+ * Changes the binlog never carries: InnoDB applies a foreign key's ON DELETE /
+ * ON UPDATE CASCADE (or SET NULL / SET DEFAULT) to the child rows inside the
+ * engine, and row-based logging records only the statement's own rows. A
+ * migrated child table would keep in DynamoDB rows that MySQL deleted or
+ * changed, so change capture refuses it.
+ */
+async function checkCascades(spec: MigrationSpec, tables: SourceTable[]): Promise<void> {
+  const db = await connectSource(spec);
+  try {
+    const schema = sourceDatabase(spec);
+    const [rows] = (await db.query(
+      `SELECT TABLE_NAME AS child, REFERENCED_TABLE_NAME AS parent, CONSTRAINT_NAME AS name, DELETE_RULE AS onDelete, UPDATE_RULE AS onUpdate
+         FROM information_schema.REFERENTIAL_CONSTRAINTS
+        WHERE CONSTRAINT_SCHEMA = ? AND (DELETE_RULE IN ('CASCADE', 'SET NULL', 'SET DEFAULT') OR UPDATE_RULE IN ('CASCADE', 'SET NULL', 'SET DEFAULT'))`,
+      [schema],
+    )) as unknown as [{ child: string; parent: string; name: string; onDelete: string; onUpdate: string }[]];
+    const migrated = new Set(tables.map((t) => t.table));
+    const cascading = rows.filter((r) => migrated.has(r.child));
+    if (!cascading.length) return;
+    const list = cascading.map((r) => `${schema}.${r.child} (foreign key ${r.name} to ${r.parent}: ON DELETE ${r.onDelete}, ON UPDATE ${r.onUpdate})`).join('; ');
+    refuse(
+      `change capture cannot see the changes a foreign key cascades into a migrated table, because InnoDB makes them without writing them to the binlog: ${list}. ` +
+        'Change the foreign key to ON DELETE/ON UPDATE RESTRICT and have the application change the child rows itself (docs/cdc.md), or leave the child table out of the mapping',
+    );
+  } finally {
+    await db.end();
+  }
+}
+
+/**
  * The routing record in both places (docs/cdc.md, Cutover): a row in the
  * source's `ferry_routing` table that application write transactions lock in
  * share mode (the fence), and the item in DynamoDB that resolveBackend() reads.
@@ -232,12 +261,8 @@ export async function prepareRouting(spec: MigrationSpec): Promise<void> {
   const capture = spec.capture!;
   const db = await connectSource(spec);
   const schema = sourceDatabase(spec);
-  const fence = `${quoteIdent(schema)}.${ROUTING_SOURCE_TABLE}`;
   try {
-    await db.query(
-      `CREATE TABLE IF NOT EXISTS ${fence} (name VARCHAR(100) PRIMARY KEY, backend VARCHAR(20) NOT NULL, changed_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)) ENGINE=InnoDB`,
-    );
-    await db.query(`INSERT IGNORE INTO ${fence} (name, backend) VALUES (?, 'mysql')`, [spec.name]);
+    await createFence(db, spec.name, schema);
   } catch (err) {
     refuse(
       `cannot prepare the cutover fence table ${schema}.${ROUTING_SOURCE_TABLE} (${(err as Error).message}): grant CREATE, INSERT, UPDATE on it to the migration's user, ` +
@@ -328,6 +353,7 @@ export async function preflight(spec: MigrationSpec, options: PreflightOptions =
   }
   const tables = await describeSource(spec);
   await checkSql(spec, tables);
+  if (spec.capture) await checkCascades(spec, tables);
   const capture = await checkCapture(spec, options, Boolean(claim));
   const createdTables = await checkTarget(spec, tables);
   if (!claim) await putJson(s3, bucket, claimKey, { name: spec.name, runId, claimedAt: new Date().toISOString() } satisfies StagingClaim);

@@ -42,7 +42,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { dynamoClient, kinesisClient } from '../src/aws.js';
 import { comparePositions, type BinlogPosition } from '../src/capture/events.js';
-import { FerryClient, withSourceWrite, type MigrationHandle, type MigrationSpecInput } from '../src/client.js';
+import { createFence, FerryClient, withSourceWrite, type MigrationHandle, type MigrationSpecInput } from '../src/client.js';
 import { LOCAL_REGION, loadConfig } from '../src/config.js';
 import { connectMysql, type MysqlConnection } from '../src/mysql.js';
 import { runCommand } from '../src/stack/install.js';
@@ -415,10 +415,15 @@ async function cutoverOnce(ferry: FerryClient, index: number): Promise<number> {
   const name = uniqueName('bench-cut');
   const migration = await ferry.startMigration(spec(name, 'cdc_cut', uniqueName('bench_cut'), 'manual', CUTOVER_SHARDS));
   const stop = { now: false };
-  const writing = paced(FREEZE_RATE, 600, (db, n) =>
-    withSourceWrite(db, name, async (tx) => {
+  let fenced = false;
+  const writing = paced(FREEZE_RATE, 600, async (db, n) => {
+    // The writer may start before the migration's preflight has made the fence.
+    if (!fenced) await createFence(db, name, DATABASE);
+    fenced = true;
+    return withSourceWrite(db, name, async (tx) => {
       await tx.query(`UPDATE ${DATABASE}.cdc_cut SET v = v + 1, note = ? WHERE id = ?`, [`w${n}`, (n % 2000) + 1]);
-    }, DATABASE),
+    }, DATABASE);
+  },
   stop);
   try {
     await waitForPhase(migration, 'catch-up');

@@ -14,14 +14,14 @@ import { connectClient } from './temporal.js';
 import type { CutoverResult } from '../activities/cutover.js';
 import type { LoadCheckpoint } from '../activities/load.js';
 import { dynamoClient } from './aws.js';
-import { resolveBackend, withSourceWrite, type Backend } from './capture/routing.js';
+import { createFence, FenceMissingError, resolveBackend, withSourceWrite, type Backend } from './capture/routing.js';
 import { applyLag, readerCheckpoints, readerLag } from './capture/lag.js';
 import { FerryPhase, FerryPercent } from './searchAttributes.js';
 import type { MigrationProgress, MigrationReport } from '../workflows/migrateToDynamo.js';
 import type { VerifyReport } from '../workflows/verifyMigration.js';
 
 export type { Backend, CutoverResult, MigrationProgress, MigrationReport, MigrationSpecInput, VerifyReport };
-export { resolveBackend, withSourceWrite };
+export { createFence, FenceMissingError, resolveBackend, withSourceWrite };
 
 /** A pending activity's last failure, as its innermost cause says it (the one that names the reason). */
 function innermostMessage(failure: { message?: string | null; cause?: unknown } | null | undefined): string {

@@ -15,7 +15,7 @@ import { DescribeTableCommand, GetItemCommand, UpdateItemCommand } from '@aws-sd
 import { DescribeStreamSummaryCommand } from '@aws-sdk/client-kinesis';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { dynamoClient, kinesisClient } from '../src/aws.js';
-import { FerryClient, resolveBackend, withSourceWrite, type CutoverResult, type MigrationHandle, type MigrationProgress } from '../src/client.js';
+import { createFence, FerryClient, resolveBackend, withSourceWrite, type CutoverResult, type MigrationHandle, type MigrationProgress } from '../src/client.js';
 import { loadConfig } from '../src/config.js';
 import { connectMysql } from '../src/mysql.js';
 import { activitiesLeftRunning, runFerry, startFerry, startProxiedWorker, startWorkerProcess, stopFerry, stopProcess, uniqueName, until, within } from './helpers.js';
@@ -88,6 +88,8 @@ const pick = (random: (n: number) => number) => ({ c: random(CUSTOMERS - 1) - 1,
  */
 async function writer(database: string, name: string, stop: { now: boolean }): Promise<{ writes: number; fenced: boolean }> {
   const db = await connectMysql(config.mysqlUrl);
+  // It writes from before the migration's preflight: without the fence its writes would be refused.
+  await createFence(db, name, database);
   const t = `\`${database}\`.purchase`;
   let writes = 0;
   let seed = 7;

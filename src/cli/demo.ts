@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { FerryClient, withSourceWrite, type MigrationReport, type MigrationSpecInput } from '../client.js';
+import { createFence, FerryClient, withSourceWrite, type MigrationReport, type MigrationSpecInput } from '../client.js';
 import { loadConfig, projectRoot } from '../config.js';
 import { connectMysql } from '../mysql.js';
 import { interruptedWhileWatching, interruption, printReport, watch } from './migrate.js';
@@ -31,6 +31,8 @@ async function seed(rows: number, say: (line: string) => void): Promise<void> {
 /** The application: writes through the fence until the cutover sends it to DynamoDB. */
 async function loadGenerator(name: string, customers: number, stop: { now: boolean }): Promise<{ writes: number; fenced: boolean }> {
   const db = await connectMysql(loadConfig().mysqlUrl);
+  // The application writes through the fence from before the migration starts: it creates the fence first.
+  await createFence(db, name, DATABASE);
   const t = `${DATABASE}.purchase`;
   let writes = 0;
   let seed = 11;
