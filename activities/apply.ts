@@ -6,7 +6,7 @@
  * sequence number; a retry resumes after it. Ends when the shard is read to
  * its end and the workflow says capture is complete, or when the shard closes.
  */
-import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand, type _Record, type Shard } from '@aws-sdk/client-kinesis';
+import { DescribeStreamSummaryCommand, GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand, type _Record, type Shard } from '@aws-sdk/client-kinesis';
 import { TransactWriteItemsCommand, UpdateItemCommand, TransactionCanceledException, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure, Context } from '@temporalio/activity';
@@ -19,6 +19,7 @@ import { MAX_TRANSACTION_ITEMS, packRound, type KeyNames, type Step } from '../s
 import { isEndMarker, type ChangeEvent, type EventRow } from '../src/capture/events.js';
 import { afterPage } from '../src/capture/lag.js';
 import { RowSql, RowSqlError, type ShapedImage } from '../src/capture/rowSql.js';
+import { captureStartKey, type RecordedStart } from '../src/capture/startRecord.js';
 import { loadConfig } from '../src/config.js';
 import { failFastOnPermanent } from '../src/errors.js';
 import { itemKey } from '../src/mapping/item.js';
@@ -114,18 +115,41 @@ async function applyShard(spec: MigrationSpec, stage: Staging, request: ApplyReq
   const sources = new Map(request.tables.map((t) => [`${t.schema}.${t.table}`, t]));
   const keyNames: KeyNames = new Map([[request.versionsTable, ['k']], ...request.tables.map((t) => [t.mapping.targetTable, keyAttributes(t.mapping)] as [string, string[]])]);
 
+  /**
+   * A reader that starts at the shard's oldest record relies on the stream holding every change since capture
+   * began shipping them. Once that is longer ago than the stream's retention, changes may have been trimmed
+   * unread: applying the rest would lose them without a word, so the table fails loudly instead.
+   */
+  const checkRetention = async () => {
+    const recorded = await getJson<RecordedStart>(s3, stage.bucket, captureStartKey(stage));
+    if (!recorded) return;
+    const since = recorded.shippingSince ?? recorded.recordedAt;
+    const summary = await kinesis.send(new DescribeStreamSummaryCommand({ StreamName: request.stream }), { abortSignal: context.cancellationSignal });
+    const retentionHours = summary.StreamDescriptionSummary?.RetentionPeriodHours ?? 24;
+    const ageHours = (Date.now() - Date.parse(since)) / 3_600_000;
+    if (ageHours <= retentionHours) return;
+    throw ApplicationFailure.nonRetryable(
+      `apply reads ${request.shardId} of ${request.stream} from its oldest record ${ageHours.toFixed(1)} h after capture began shipping changes into it (${since}), ` +
+        `but the stream keeps records only ${retentionHours} h: the oldest changes may be gone from it, and applying the rest would lose them silently. ` +
+        `Raise the stream's retention (spec.capture.expectedBulkHours with raiseRetention, or IncreaseStreamRetentionPeriod) above the bulk copy's duration, ` +
+        `then \`ferry resume ${spec.name}\`: capture ships every change again from the binlog`,
+      'ChangesExpired',
+    );
+  };
+
   /** A fresh iterator after `sequence`, or from the shard's start: held ones expire after five minutes unused. */
-  const iteratorAfter = async (sequence: string | undefined) =>
-    (
-      await kinesis.send(
-        new GetShardIteratorCommand({
-          StreamName: request.stream,
-          ShardId: request.shardId,
-          ...(sequence ? { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', StartingSequenceNumber: sequence } : { ShardIteratorType: 'TRIM_HORIZON' }),
-        }),
-        { abortSignal: context.cancellationSignal },
-      )
-    ).ShardIterator;
+  const iteratorAfter = async (sequence: string | undefined) => {
+    if (sequence === undefined) await checkRetention();
+    const { ShardIterator } = await kinesis.send(
+      new GetShardIteratorCommand({
+        StreamName: request.stream,
+        ShardId: request.shardId,
+        ...(sequence ? { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', StartingSequenceNumber: sequence } : { ShardIteratorType: 'TRIM_HORIZON' }),
+      }),
+      { abortSignal: context.cancellationSignal },
+    );
+    return ShardIterator;
+  };
 
   // spec.sql per table, as the bulk transform runs it: one DuckDB call per page for each table's images.
   const rowSql = new Map<string, RowSql>();

@@ -26,7 +26,8 @@ import { getJson, putJson } from '../src/s3.js';
 import { connectSource, sourceUrl } from '../src/source.js';
 import type { MigrationSpec } from '../src/spec.js';
 import { openShards } from './apply.js';
-import { historyProblem, readBinlogHistory, type BinlogHistory } from '../src/capture/history.js';
+import { historyProblem, readBinlogHistory } from '../src/capture/history.js';
+import { captureStartKey, type RecordedStart } from '../src/capture/startRecord.js';
 
 /** The binlog's current end: where capture starts, or where a drain must reach. */
 export async function currentBinlogPosition(spec: MigrationSpec): Promise<BinlogPosition> {
@@ -79,7 +80,8 @@ export async function captureStart(spec: MigrationSpec, stage: Staging, stream: 
   }
   await checkBinlogHistory(spec, recorded);
   const { start } = recorded;
-  const startedAt = Date.parse(recorded.recordedAt);
+  // Since when the stream has held every change from the start: the first run's start, or a later re-shipping.
+  const startedAt = Date.parse(recorded.shippingSince ?? recorded.recordedAt);
   const summary = (await kinesisClient(config.aws).send(new DescribeStreamSummaryCommand({ StreamName: stream }))).StreamDescriptionSummary!;
   const retentionHours = summary.RetentionPeriodHours ?? 24;
   const createdAt = summary.StreamCreationTimestamp?.getTime() ?? 0;
@@ -110,17 +112,9 @@ export async function captureStart(spec: MigrationSpec, stage: Staging, stream: 
   } finally {
     await db.end();
   }
+  // Shipping everything again: from now on the stream holds every change since the start (apply's retention check).
+  if (from === start) await putJson(s3, stage.bucket, key, { ...recorded, shippingSince: new Date().toISOString() } satisfies RecordedStart);
   return { start, from, reused: true, note };
-}
-
-const captureStartKey = (stage: Staging) => `${stage.root}/capture.json`;
-
-/** `capture.json` in the staging folder: where and on which binlog history this migration's capture started. */
-interface RecordedStart {
-  start: BinlogPosition;
-  recordedAt: string;
-  /** Absent in a start recorded before ferry kept it: then there is nothing to compare with. */
-  history?: BinlogHistory;
 }
 
 /** Stops capture when the source's binlog is no longer the history it started on (src/capture/history.ts). */
