@@ -76,6 +76,27 @@ function alive(pid: number): boolean {
   }
 }
 
+/**
+ * The pid file's process, if it is still this part's: alive, and working in
+ * the part's folder (every part is started there, and MariaDB and versitygw
+ * move into its data folder below it). A pid file outlives a reboot or a
+ * killed stack, and its number may since belong to an unrelated process,
+ * which must never be signalled. Without /proc (not Linux) only liveness is known.
+ */
+function partPid(pidFile: string, dir: string): number | undefined {
+  const pid = readPid(pidFile);
+  if (pid === undefined || !alive(pid)) return undefined;
+  let cwd: string;
+  try {
+    cwd = fs.readlinkSync(`/proc/${pid}/cwd`);
+  } catch {
+    if (!fs.existsSync('/proc/self')) return pid;
+    return undefined; // another user's process (EACCES), or gone
+  }
+  const rel = path.relative(path.resolve(dir), cwd);
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel)) ? pid : undefined;
+}
+
 /** True when something already accepts or holds the port on the loopback address. */
 export function portTaken(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -99,8 +120,8 @@ export async function startService(stackDir: string, def: ServiceDefinition): Pr
   fs.mkdirSync(dir, { recursive: true });
   fs.mkdirSync(path.dirname(logFile), { recursive: true });
 
-  const existing = readPid(pidFile);
-  if (existing !== undefined && alive(existing)) {
+  const existing = partPid(pidFile, dir);
+  if (existing !== undefined) {
     await waitHealthy(def, existing, logFile);
     return 'reused';
   }
@@ -167,10 +188,10 @@ async function stopPid(pid: number): Promise<void> {
 }
 
 export async function stopService(stackDir: string, name: string): Promise<boolean> {
-  const { pidFile } = serviceFiles(stackDir, name);
-  const pid = readPid(pidFile);
+  const { dir, pidFile } = serviceFiles(stackDir, name);
+  const pid = partPid(pidFile, dir);
   fs.rmSync(pidFile, { force: true });
-  if (pid === undefined || !alive(pid)) return false;
+  if (pid === undefined) return false;
   await stopPid(pid);
   return true;
 }
@@ -181,9 +202,9 @@ export async function stopService(stackDir: string, name: string): Promise<boole
  * answer, and "not answering" should mean the part is really stuck.
  */
 export async function serviceState(stackDir: string, name: string, healthy: () => Promise<boolean>): Promise<ServiceState> {
-  const { pidFile, logFile } = serviceFiles(stackDir, name);
-  const pid = readPid(pidFile);
-  const running = pid !== undefined && alive(pid);
+  const { dir, pidFile, logFile } = serviceFiles(stackDir, name);
+  const pid = partPid(pidFile, dir);
+  const running = pid !== undefined;
   let answering = false;
   for (let attempt = 0; running && !answering && attempt < STATUS_PROBES; attempt++) {
     if (attempt > 0) await sleep(STATUS_PROBE_GAP_MS);
