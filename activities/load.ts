@@ -115,7 +115,7 @@ export async function loadPartition(stage: Staging, request: LoadRequest): Promi
   let lastBudgetCheck = performance.now();
   const beat = async () => {
     const now = performance.now();
-    if (now - lastBeat < 1000) return;
+    if (now - lastBeat < 900) return;
     lastBeat = now;
     context.heartbeat({ done: done(), attempts: checkpoint.attempts + 1, of: request.transformed.items, partitionRows: request.range.plannedRows } satisfies LoadCheckpoint);
     if (now - windowStart > 5000) {
@@ -144,8 +144,10 @@ export async function loadPartition(stage: Staging, request: LoadRequest): Promi
     });
     task.catch(() => {}); // observed below through Promise.race/all
     inFlight.set(start, task);
-    await beat();
   };
+  // On a clock, not per batch: while every writer backs off under throttling, or waits for the budget, no batch
+  // is submitted for a long time, and a load that looked dead would be retried (or never hear its cancellation).
+  const beating = setInterval(() => void beat().catch(() => undefined), 1000);
   try {
     for await (const line of lines) {
       const index = nextLine++;
@@ -158,6 +160,7 @@ export async function loadPartition(stage: Staging, request: LoadRequest): Promi
     await submit();
     await Promise.all(inFlight.values());
   } finally {
+    clearInterval(beating);
     // Failed or cancelled: the batches in flight end before the activity does, so none writes after it.
     await Promise.allSettled(inFlight.values());
     writer.close();
