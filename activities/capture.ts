@@ -175,6 +175,8 @@ export interface CaptureResult {
   events: number;
   resumedFrom: BinlogPosition;
   largeEvents: number;
+  /** Queries the last attempt sent its workflow (where to stop): at most one a second. */
+  workflowQueries: number;
 }
 
 interface Transaction {
@@ -345,6 +347,8 @@ async function captureBinlog(spec: MigrationSpec, stage: Staging, request: Captu
   const beating = setInterval(() => context.heartbeat({ position: shipped, events: checkpoint.events + events } satisfies CaptureCheckpoint), 1000);
   let lastSaved = 0;
   let lastStopCheck = 0;
+  let lastQuery = 0;
+  let workflowQueries = 0;
   let asking: Promise<void> | undefined;
   let reading: Promise<void> | undefined;
   const runId = context.info.workflowExecution?.runId ?? '';
@@ -398,15 +402,21 @@ async function captureBinlog(spec: MigrationSpec, stage: Staging, request: Captu
         lastSaved = now;
         await putJson(s3, stage.bucket, progressKey(stage), { position: shipped, at: new Date(now).toISOString() });
       }
-      // Often: during a cutover the freeze lasts until this loop notices the stop position.
+      // In the background: shipping does not wait on the answers. The workflow says where to stop (the end of a
+      // run without cutover, or the freeze's position): asked once a second, since each Query is billed as an
+      // Action on Temporal Cloud. A cutover's freeze also writes the position to the routing item, read often:
+      // the freeze lasts until this loop notices it, and the item answers in milliseconds.
+      if (now - lastQuery >= QUERY_EVERY_MS) {
+        lastQuery = now;
+        if (!asking) {
+          workflowQueries++;
+          asking = captureStopAt(context)
+            .then((answer) => void (stopAt = answer ?? stopAt), () => undefined)
+            .finally(() => (asking = undefined));
+        }
+      }
       if (now - lastStopCheck > 50) {
-        // In the background: shipping does not wait on the answers. The workflow says where to stop (the end of a
-        // run without cutover, or the freeze's position); a cutover's freeze also writes it to the routing item,
-        // which answers in milliseconds where the workflow can take a second.
         lastStopCheck = now;
-        asking ??= captureStopAt(context)
-          .then((answer) => void (stopAt = answer ?? stopAt), () => undefined)
-          .finally(() => (asking = undefined));
         reading ??= fenceStopAt(dynamo, spec, runId)
           .then((answer) => void (stopAt ??= answer), () => undefined)
           .finally(() => (reading = undefined));
@@ -426,7 +436,7 @@ async function captureBinlog(spec: MigrationSpec, stage: Staging, request: Captu
     await putJson(s3, stage.bucket, progressKey(stage), { position: shipped, at: new Date().toISOString() }).catch(() => undefined);
   }
   context.heartbeat({ position: shipped, events: checkpoint.events + events } satisfies CaptureCheckpoint);
-  return { start: request.start, end: shipped, events, resumedFrom, largeEvents };
+  return { start: request.start, end: shipped, events, resumedFrom, largeEvents, workflowQueries };
 }
 
 /**
@@ -450,6 +460,9 @@ async function fenceStopAt(dynamo: DynamoDBClient, spec: MigrationSpec, runId: s
 }
 
 /** Where the workflow wants capture to stop (once everything before it is shipped); undefined: keep going. */
+/** How often capture asks its workflow where to stop. */
+const QUERY_EVERY_MS = 1000;
+
 function captureStopAt(context: Context): Promise<BinlogPosition | undefined> {
   return queryOwnWorkflow<BinlogPosition | undefined>(context, 'captureStopAt', undefined);
 }
