@@ -7,7 +7,7 @@
  *   console.log(await migration.progress());
  *   const report = await migration.result();
  */
-import { Client, WorkflowFailedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type WorkflowExecutionDescription } from '@temporalio/client';
+import { Client, WorkflowExecutionAlreadyStartedError, WorkflowFailedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type WorkflowExecutionDescription } from '@temporalio/client';
 import { loadConfig, type FerryConfig } from './config.js';
 import { parseSpec, revisedSpecForResume, type MigrationSpecInput } from './spec.js';
 import { connectClient } from './temporal.js';
@@ -165,11 +165,23 @@ export class FerryClient {
   /** Validates the spec (throws SpecError naming each bad path) and starts the migration; its workflow id is the spec's name. */
   async startMigration(spec: MigrationSpecInput, options: { taskQueue?: string } = {}): Promise<MigrationHandle> {
     const parsed = parseSpec(spec);
-    await this.client.workflow.start('migrateToDynamo', {
-      taskQueue: options.taskQueue ?? this.config.temporal.taskQueue,
-      workflowId: parsed.name,
-      args: [spec],
-    });
+    try {
+      await this.client.workflow.start('migrateToDynamo', {
+        taskQueue: options.taskQueue ?? this.config.temporal.taskQueue,
+        workflowId: parsed.name,
+        args: [spec],
+      });
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) {
+        const { address, namespace } = this.config.temporal;
+        throw new Error(
+          `a migration named ${parsed.name} is already running in namespace ${namespace} at ${address}: \`ferry watch ${parsed.name}\` follows it ` +
+            `and \`ferry status ${parsed.name}\` shows it; to start another migration, give its spec another name`,
+          { cause: err },
+        );
+      }
+      throw err;
+    }
     return new MigrationHandle(this.client, parsed.name);
   }
 

@@ -255,6 +255,10 @@ test('`ferry migrate` interrupted (Ctrl-C) leaves its migration running, says ho
   assert.equal(await exited, 1, stdout + stderr);
   assert.match(stderr, new RegExp(`interrupted: ${name} is still running in Temporal; this command's worker has stopped, so it waits for a worker on task queue ${taskQueue} .*\`ferry watch ${name}\` shows it again, \`ferry abort ${name}\` stops it`));
   assert.equal(await migration.status(), 'RUNNING');
+  // The same spec again while it runs: named, and pointed to the run (the SDK says only "Workflow execution already started").
+  const again = await runFerry(['migrate', specFile], { FERRY_TASK_QUEUE: uniqueName('operate-again') });
+  assert.equal(again.code, 1, again.stdout + again.stderr);
+  assert.match(again.stderr, new RegExp(`a migration named ${name} is already running in namespace \\S+ at \\S+: \`ferry watch ${name}\` follows it and \`ferry status ${name}\` shows it`));
   await until('ferry list --running to show it', async () => {
     const listed = await runFerry(['list', '--running', '--limit', '1000']);
     return new RegExp(`list: ${name}\\s+running\\s+bulk\\s`).test(listed.stdout) ? true : undefined;
