@@ -5,7 +5,7 @@
  * one connection: if anything fails, or the worker dies, the transaction rolls
  * back and the fence opens with the routing still on MySQL.
  */
-import { GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand, UpdateItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { dynamoClient, stagingS3 } from '../src/aws.js';
@@ -77,6 +77,11 @@ export async function freezeAndFlip(spec: MigrationSpec, tables: SourceTable[], 
   const beating = setInterval(() => context.heartbeat(), 1000);
   let waitingFor = 'starting the freeze';
   try {
+    // If this worker's host vanishes inside the freeze, nothing closes this connection: MySQL would keep the fence
+    // row locked, and the application's writes waiting, until it noticed (wait_timeout, 8 h by default). Bounded,
+    // the server drops the idle connection and rolls the freeze back within maxFreezeMs plus a margin.
+    const boundSeconds = Math.ceil(capture.maxFreezeMs / 1000) + FREEZE_SESSION_MARGIN_S;
+    await db.query(`SET SESSION wait_timeout = ${boundSeconds}, innodb_lock_wait_timeout = ${boundSeconds}`);
     // What a second connection names to end a statement of this one that must not wait any longer.
     const [[{ id: connectionId }]] = (await db.query('SELECT CONNECTION_ID() AS id')) as unknown as [[{ id: number }]];
     const statements = await binlogStatementsOf(db); // before the freeze: it costs the writes nothing
@@ -147,33 +152,30 @@ export async function freezeAndFlip(spec: MigrationSpec, tables: SourceTable[], 
         'CutoverItemsDiffer',
       );
     }
-    // The last moment to give up: from here the freeze ends in the flip, which must not be cut between its two writes.
+    // The last moment to give up: from here the freeze ends in the flip.
     stop.throwIfAborted();
     const checkedAt = performance.now();
     const flippedAt = new Date().toISOString();
-    await dynamo.send(
-      new UpdateItemCommand({
-        TableName: capture.routingTable,
-        Key: { name: { S: spec.name } },
-        UpdateExpression: 'SET backend = :dynamodb, flippedAt = :at',
-        ConditionExpression: 'backend = :mysql',
-        ExpressionAttributeValues: { ':dynamodb': { S: 'dynamodb' }, ':mysql': { S: 'mysql' }, ':at': { S: flippedAt } },
-      }),
-    );
-    flipped = true;
+    // The flip is the fence row's commit: the one source of truth, which application writes pass. The routing
+    // item follows it; if this worker dies in between, a resumed run repairs the item from the row (preflight).
     await db.query(`UPDATE ${fence} SET backend = 'dynamodb', changed_at = NOW(3) WHERE name = ?`, [spec.name]);
     await db.commit();
+    flipped = true;
+    if (process.env.FERRY_FAULT_DIE_AFTER_FLIP === '1') process.kill(process.pid, 'SIGKILL'); // test hook: a death between the two writes
+    await routingFollowsFence(dynamo, capture.routingTable, spec.name, flippedAt);
     const released = performance.now();
     const phases = { positionMs: signalled - frozenAt, drainMs: drainedAt - signalled, checkMs: checkedAt - drainedAt, flipMs: released - checkedAt };
     return { freezeMs: Math.round(released - frozenAt), phases: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, Math.round(v)])) as CutoverResult['phases'], position, flippedAt, check: { changes: check.changes, items: check.items, windowMs: check.windowMs, coveredMs: check.coveredMs } };
   } catch (err) {
-    await db.rollback().catch(() => {});
     if (flipped) {
-      // The source kept MySQL: put the routing item back, so both say the same.
-      await dynamo
-        .send(new UpdateItemCommand({ TableName: capture.routingTable, Key: { name: { S: spec.name } }, UpdateExpression: 'SET backend = :mysql REMOVE flippedAt', ExpressionAttributeValues: { ':mysql': { S: 'mysql' } } }))
-        .catch(() => {});
+      // Flipped: the fence says DynamoDB and writes go there; only the routing item could not follow.
+      throw ApplicationFailure.nonRetryable(
+        `the cutover flipped (the fence row in ${schema}.${ROUTING_SOURCE_TABLE} says dynamodb and the application's writes go to DynamoDB), ` +
+          `but the routing item in ${capture.routingTable} could not be updated (${(err as Error).message}); \`ferry resume ${spec.name}\` repairs it from the fence row`,
+        'RoutingItemBehind',
+      );
     }
+    await db.rollback().catch(() => {});
     if (context.cancellationSignal.aborted) throw context.cancellationSignal.reason ?? err;
     if (freezeDeadline.aborted && !(err instanceof ApplicationFailure)) {
       throw ApplicationFailure.nonRetryable(
@@ -186,6 +188,29 @@ export async function freezeAndFlip(spec: MigrationSpec, tables: SourceTable[], 
   } finally {
     clearInterval(beating);
     await db.end();
+  }
+}
+
+/** Seconds beyond maxFreezeMs after which MySQL drops a freeze whose worker vanished. */
+const FREEZE_SESSION_MARGIN_S = 5;
+
+/** Sets the routing item to what the fence row says after a flip, retrying throttling and blips for a minute. */
+export async function routingFollowsFence(dynamo: DynamoDBClient, routingTable: string, name: string, flippedAt: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await dynamo.send(
+        new UpdateItemCommand({
+          TableName: routingTable,
+          Key: { name: { S: name } },
+          UpdateExpression: 'SET backend = :dynamodb, flippedAt = if_not_exists(flippedAt, :at)',
+          ExpressionAttributeValues: { ':dynamodb': { S: 'dynamodb' }, ':at': { S: flippedAt } },
+        }),
+      );
+      return;
+    } catch (err) {
+      if (attempt >= 12) throw err;
+      await sleep(Math.min(5000, 100 * 2 ** attempt));
+    }
   }
 }
 

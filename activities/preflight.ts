@@ -4,6 +4,8 @@
  */
 import { ConditionalCheckFailedException, CreateTableCommand, DescribeTableCommand, PutItemCommand, ResourceNotFoundException, waitUntilTableExists, type KeyType as DynamoKeyType } from '@aws-sdk/client-dynamodb';
 import { createFence, resolveBackend, ROUTING_SOURCE_TABLE } from '../src/capture/routing.js';
+import { quoteIdent } from '../src/bulk/partitionPlan.js';
+import { routingFollowsFence } from './cutover.js';
 import { CreateStreamCommand, DescribeStreamSummaryCommand, IncreaseStreamRetentionPeriodCommand, waitUntilStreamExists } from '@aws-sdk/client-kinesis';
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure, Context } from '@temporalio/activity';
@@ -217,7 +219,7 @@ async function checkCapture(spec: MigrationSpec, options: PreflightOptions, clai
     );
     await waitUntilTableExists({ client: dynamo, maxWaitTime: 120 }, { TableName: versionsTable });
   }
-  if (capture.cutover !== 'none') await prepareRouting(spec);
+  if (capture.cutover !== 'none') await prepareRouting(spec, options);
   return { stream, retentionHours, createdStream, versionsTable };
 }
 
@@ -257,12 +259,15 @@ async function checkCascades(spec: MigrationSpec, tables: SourceTable[]): Promis
  * share mode (the fence), and the item in DynamoDB that resolveBackend() reads.
  * Both start at `mysql`; existing records are left as they are.
  */
-export async function prepareRouting(spec: MigrationSpec): Promise<void> {
+export async function prepareRouting(spec: MigrationSpec, options: PreflightOptions = {}): Promise<void> {
   const capture = spec.capture!;
   const db = await connectSource(spec);
   const schema = sourceDatabase(spec);
+  let fenceSays: string | undefined;
   try {
     await createFence(db, spec.name, schema);
+    const [rows] = (await db.query(`SELECT backend FROM ${quoteIdent(schema)}.${ROUTING_SOURCE_TABLE} WHERE name = ?`, [spec.name])) as unknown as [{ backend: string }[]];
+    fenceSays = rows[0]?.backend;
   } catch (err) {
     refuse(
       `cannot prepare the cutover fence table ${schema}.${ROUTING_SOURCE_TABLE} (${(err as Error).message}): grant CREATE, INSERT, UPDATE on it to the migration's user, ` +
@@ -287,6 +292,17 @@ export async function prepareRouting(spec: MigrationSpec): Promise<void> {
     );
   } catch (err) {
     if (!(err instanceof ConditionalCheckFailedException)) throw err;
+  }
+  if (fenceSays === 'dynamodb') {
+    // The fence row is the flip's source of truth: a run that died between committing it and updating the
+    // routing item left the item behind. Repaired here, and nothing is run again over the live target.
+    await routingFollowsFence(dynamo, capture.routingTable, spec.name, new Date().toISOString());
+    if (!(options.replay && options.force)) {
+      refuse(
+        `migration ${spec.name} has already cut over: the fence row in ${schema}.${ROUTING_SOURCE_TABLE} says dynamodb, and the routing item in ${capture.routingTable} ` +
+          'now says so too (repaired if it lagged). The application writes to DynamoDB; there is nothing to resume',
+      );
+    }
   }
 }
 

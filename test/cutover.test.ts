@@ -18,7 +18,7 @@ import { dynamoClient, kinesisClient } from '../src/aws.js';
 import { createFence, FerryClient, resolveBackend, withSourceWrite, type CutoverResult, type MigrationHandle, type MigrationProgress } from '../src/client.js';
 import { loadConfig } from '../src/config.js';
 import { connectMysql } from '../src/mysql.js';
-import { activitiesLeftRunning, runFerry, startFerry, startProxiedWorker, startWorkerProcess, stopFerry, stopProcess, uniqueName, until, within } from './helpers.js';
+import { activitiesLeftRunning, HoldingProxy, runFerry, startFerry, startProxiedWorker, startWorkerProcess, stopFerry, stopProcess, uniqueName, until, within } from './helpers.js';
 import { assertSameItems, dmsItems, dmsKey, exampleSpec, groupedItems, groupedKey, readPurchase, scanAll, seedPurchase } from './purchase.js';
 
 const config = loadConfig();
@@ -600,3 +600,81 @@ for (const silent of [
     }
   });
 }
+
+test('a worker whose host vanishes inside the freeze (its MySQL connection silent, never closed) holds the application’s writes no longer than maxFreezeMs plus the margin; the routing ends on MySQL', async () => {
+  const database = await purchaseDatabase('freeze_vanish');
+  const name = uniqueName('freeze-vanish');
+  const spec = exampleSpec('purchase-dms.json', name, database, uniqueName('purchase'));
+  const maxFreezeMs = 6_000;
+  spec.source = { ...spec.source, urlEnv: 'FERRY_TEST_VANISH_URL' };
+  spec.capture = { createStream: true, shards: 1, cutover: 'manual', maxFreezeMs, checkWindowMs: 120_000 };
+  // The worker reaches MySQL (and the stream) through proxies that can go silent like a vanished host.
+  const source = new URL(config.mysqlUrl);
+  const mysqlProxy = await HoldingProxy.start(`http://${source.host}`);
+  const kinesisProxy = await HoldingProxy.start(config.aws.endpoints.kinesis!);
+  const proxied = new URL(config.mysqlUrl);
+  proxied.host = new URL(mysqlProxy.url).host;
+  const queue = uniqueName('freeze-vanish');
+  const doomed = await startWorkerProcess(queue, { FERRY_TEST_VANISH_URL: proxied.toString(), AWS_ENDPOINT_URL_KINESIS: kinesisProxy.url });
+  const client = await FerryClient.connect({ ...config, temporal: { ...config.temporal, taskQueue: queue } });
+  try {
+    const migration = await client.startMigration(spec);
+    await waitForPhase(migration, 'catch-up', 1200);
+    // From the freeze's listing of the shards on, the stream does not answer: the freeze stays open, holding the fence.
+    kinesisProxy.holdFrom((bytes) => bytes.includes('Kinesis_20131202.ListShards'));
+    const { approval } = await approvedCutover(migration);
+    approval.catch(() => undefined);
+    const writing = sourceWrite(database, name, 'first');
+    writing.catch(() => undefined);
+    await writeWaitsAtFence(database);
+    // The host vanishes: nothing of it answers, and none of its connections is closed.
+    mysqlProxy.stallConnections();
+    await stopProcess(doomed, 'SIGKILL');
+    const wrote = await within(writing, maxFreezeMs + 5_000 + 10_000, 'the application write waiting at the fence to go through once MySQL dropped the freeze');
+    assert.equal(wrote, true, 'the write went to MySQL: the freeze was rolled back');
+    assert.equal((await fenceAndSource(database, name)).fence, 'mysql');
+    assert.equal(await client.resolveBackend(name), 'mysql', 'the routing item agrees');
+  } finally {
+    await client.client.workflow.getHandle(name).terminate('the test is done').catch(() => undefined);
+    await stopProcess(doomed, 'SIGKILL').catch(() => undefined);
+    await mysqlProxy.close();
+    await kinesisProxy.close();
+    await client.close();
+  }
+});
+
+test('a worker killed between the flip’s fence commit and the routing item: the fence row is the truth, and ferry resume repairs the item from it and refuses to run again', async () => {
+  const database = await purchaseDatabase('flip_death');
+  const name = uniqueName('flip-death');
+  const spec = exampleSpec('purchase-dms.json', name, database, uniqueName('purchase'));
+  spec.capture = { createStream: true, shards: 1, cutover: 'manual' };
+  const queue = uniqueName('flip-death');
+  const doomed = await startWorkerProcess(queue, { FERRY_FAULT_DIE_AFTER_FLIP: '1' });
+  const died = new Promise((resolve) => doomed.once('exit', resolve));
+  const client = await FerryClient.connect({ ...config, temporal: { ...config.temporal, taskQueue: queue } });
+  let rescue: ChildProcess | undefined;
+  try {
+    const migration = await client.startMigration(spec);
+    await waitForPhase(migration, 'catch-up', 1200);
+    const { approval } = await approvedCutover(migration);
+    approval.catch(() => undefined);
+    await within(died, 60_000, 'the worker to die inside the flip (FERRY_FAULT_DIE_AFTER_FLIP)');
+    rescue = await startWorkerProcess(queue);
+    await assert.rejects(within(migration.result(), 120_000, 'the run to end'));
+    // Between the two writes: MySQL's fence has flipped, the routing item has not.
+    assert.equal((await fenceAndSource(database, name)).fence, 'dynamodb');
+    assert.equal(await client.resolveBackend(name), 'mysql');
+    const resumed = await client.resumeMigration(name);
+    await assert.rejects(within(resumed.result(), 120_000, 'the resumed run to end'), (err: Error) => {
+      let cause: Error | undefined = err;
+      while (cause?.cause instanceof Error) cause = cause.cause;
+      assert.match(cause!.message, new RegExp(`migration ${name} has already cut over: the fence row .* says dynamodb, and the routing item .* now says so too`));
+      return true;
+    });
+    assert.equal(await client.resolveBackend(name), 'dynamodb', 'the routing item was repaired from the fence row');
+  } finally {
+    await client.client.workflow.getHandle(name).terminate('the test is done').catch(() => undefined);
+    if (rescue) await stopProcess(rescue);
+    await client.close();
+  }
+});

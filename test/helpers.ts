@@ -251,8 +251,11 @@ export class HoldingProxy {
       // A stalled connection's client side hears nothing of the service closing its side either.
       service.on('error', () => link.stalled || client.destroy());
       service.on('close', () => link.stalled || client.destroy());
-      client.on('error', () => service.destroy());
+      // A stalled connection's service side hears nothing of the client going either, as when its host vanishes:
+      // it stays open until the service gives up on it (or the proxy closes).
+      client.on('error', () => link.stalled || service.destroy());
       client.on('close', () => {
+        if (link.stalled) return;
         this.links.delete(link);
         service.destroy();
       });
