@@ -87,6 +87,12 @@ export const migrationSpec = closedObject({
       checkWindowMs: positiveInt.max(600_000).default(5_000),
       /** After a completed run, delete the stream ferry created and the versions table (they are the run's own). */
       cleanup: z.boolean().default(true),
+      /**
+       * Schema changes of a migrated table that capture goes on past instead of stopping, each as the
+       * refusal names it (`FILE:POSITION`, the binlog position after the statement): the operator's decision
+       * that the target may stay as it is. Set by `ferry resume NAME --skip-ddl FILE:POSITION`.
+       */
+      skipDdl: z.array(z.string().regex(/^[^\s:]+:\d+$/, 'expected FILE:POSITION, as the SchemaChanged failure names it (e.g. mysql-bin.000003:1234)')).default([]),
       /** DynamoDB table of routing records that resolveBackend() reads (key `name`). */
       routingTable: z.string().regex(/^[A-Za-z0-9_.-]{3,255}$/, 'expected a DynamoDB table name').default('ferry-routing'),
     })
@@ -141,6 +147,8 @@ export const RESUMABLE_SETTINGS = [
   'capture.maxLagMs',
   'capture.maxFreezeMs',
   'capture.checkWindowMs',
+  // The operator's decision on a schema change that stopped capture: go on past it.
+  'capture.skipDdl',
 ] as const;
 
 /** Paths (`spec.mapping.rules[0]…`) where two specs differ. */
@@ -163,7 +171,8 @@ export function specDifferences(a: unknown, b: unknown, at = 'spec'): string[] {
 export function revisedSpecForResume(original: MigrationSpec, revisedInput: unknown): MigrationSpec {
   const revised = parseSpec(revisedInput);
   const allowed = RESUMABLE_SETTINGS.map((s) => `spec.${s}`);
-  const refused = specDifferences(original, revised).filter((p) => !allowed.includes(p));
+  // A list setting differs as a whole (`spec.capture.skipDdl`) or entry by entry (`spec.capture.skipDdl[0]`).
+  const refused = specDifferences(original, revised).filter((p) => !allowed.some((a) => p === a || p.startsWith(`${a}[`)));
   if (refused.length) {
     throw new SpecError(
       refused.map(

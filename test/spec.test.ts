@@ -69,6 +69,11 @@ test('a resume may revise the error policy, budget and concurrency, and nothing 
   const captured = parseSpec({ ...example(), capture: { createStream: true } });
   assert.equal(revisedSpecForResume(captured, { ...example(), capture: { createStream: true, maxLagMs: 2_000, maxFreezeMs: 60_000, checkWindowMs: 20_000 } }).capture?.maxFreezeMs, 60_000);
   assert.throws(() => revisedSpecForResume(captured, { ...example(), capture: { createStream: true, shards: 4 } }), /spec\.capture\.shards: differs from the run being resumed/);
+  // So may the schema changes capture goes on past, added or replaced.
+  const skipping = revisedSpecForResume(captured, { ...example(), capture: { createStream: true, skipDdl: ['binlog.000002:4379'] } });
+  assert.deepEqual(skipping.capture?.skipDdl, ['binlog.000002:4379']);
+  assert.equal(revisedSpecForResume(skipping, { ...example(), capture: { createStream: true, skipDdl: ['binlog.000002:5000'] } }).capture?.skipDdl[0], 'binlog.000002:5000');
+  assert.throws(() => parseSpec({ ...example(), capture: { skipDdl: ['binlog.000002'] } }), /spec\.capture\.skipDdl\[0\]: expected FILE:POSITION, as the SchemaChanged failure names it/);
 });
 
 test('a spec file that is not valid JSON or YAML is refused naming the file and the place', () => {
