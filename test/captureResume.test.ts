@@ -50,6 +50,8 @@ before(async () => {
     await db.query(`CREATE TABLE \`${database}\`.emptied (id INT PRIMARY KEY, amount DECIMAL(65,0) NOT NULL, note VARCHAR(40))`);
     await db.query(`INSERT INTO \`${database}\`.emptied SELECT seq, seq, CONCAT('n', seq) FROM seq_1_to_400`);
     await db.query(`CREATE TABLE \`${database}\`.emptied_archive (id INT PRIMARY KEY)`);
+    await db.query(`CREATE TABLE \`${database}\`.dated (id INT PRIMARY KEY, day DATE NOT NULL)`);
+    await db.query(`INSERT INTO \`${database}\`.dated SELECT seq, '2024-01-15' FROM seq_1_to_20`);
     await db.query(`CREATE DATABASE \`${otherDatabase}\``);
     await db.query(`CREATE TABLE \`${otherDatabase}\`.emptied (id INT PRIMARY KEY)`);
   } finally {
@@ -267,4 +269,37 @@ test('a TRUNCATE of a migrated table stops the run naming its binlog position; s
   const items = new Map((await scanAll(target)).map((i) => [i.id!.N!, i.note?.S]));
   assert.equal(items.get('9001'), 'before the truncate');
   assert.equal(items.get('9002'), 'after the truncate', 'a change after the skipped statement arrived');
+});
+
+test('a change that writes a zero month fails the run as a bad record in catch-up, naming the column, as the bulk copy does', async () => {
+  const name = uniqueName('capdate');
+  const spec: MigrationSpecInput = {
+    name,
+    source: { database },
+    mapping: idMapping(database, 'dated', uniqueName('dated')),
+    target: { create: true },
+    errors: { policy: 'fail' },
+    conversion: { temporal: 'epoch' },
+    capture: { createStream: true, shards: 1, cutover: 'manual' },
+  };
+  const file = path.join(specDir, `${name}.json`);
+  fs.writeFileSync(file, JSON.stringify(spec));
+  const run = ferryCli(['migrate', file]);
+  const migration = ferry.getMigration(name);
+  // The bulk copy is done (its rows were good); only change capture sees the bad value.
+  for (let i = 0; (await migration.progress().catch(() => undefined))?.phase !== 'catch-up'; i++) {
+    assert.ok(i < 1200, 'the run never reached catch-up');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const db = await connectMysql(config.mysqlUrl);
+  await db.query("SET SESSION sql_mode = ''");
+  await db.query(`UPDATE \`${database}\`.dated SET day = '2024-00-15' WHERE id = 7`);
+  await db.end();
+  const failed = await within(run, 120_000, 'the run did not fail on the bad change').catch(async (err: unknown) => {
+    await ferry.client.workflow.getHandle(name).terminate('the bad change did not fail the run'); // it waits for its cutover: end it
+    await run;
+    throw err;
+  });
+  assert.equal(failed.code, 1, failed.stdout + failed.stderr);
+  assert.match(failed.stderr, /column day: value 2024-00-15 is a zero month, which names no day of the calendar/);
 });
