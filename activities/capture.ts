@@ -18,6 +18,7 @@ import type { SourceTable, Staging } from '../src/bulk/model.js';
 import { binlogStatementsOf, readBinlogStatus } from '../src/capture/binlogStatements.js';
 import { comparePositions, encodeRow, type CaptureEndMarker, eventVersion, MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_RECORD_BYTES, partitionKeyOf, type BinlogPosition, type ChangeEvent, type EventRow } from '../src/capture/events.js';
 import { recentChangesKey, RecentWindow } from '../src/capture/recentChanges.js';
+import { migratedTableChanged, schemaChangeOf } from '../src/capture/schemaChange.js';
 import { loadConfig } from '../src/config.js';
 import { failFastOnPermanent } from '../src/errors.js';
 import { fullJitter } from '../src/load/writeBudget.js';
@@ -194,7 +195,16 @@ interface Transaction {
  */
 const LINGER_MS = 50;
 
-const DDL = /^\s*(ALTER|DROP|RENAME|TRUNCATE|CREATE\s+OR\s+REPLACE)\s+TABLE\b/i;
+/** Whether the source compares table names case-insensitively (lower_case_table_names 1 or 2; 0, exact, is Linux's default). */
+async function tableNamesFoldCase(spec: MigrationSpec): Promise<boolean> {
+  const db = await connectSource(spec);
+  try {
+    const [rows] = (await db.query('SELECT @@lower_case_table_names AS fold')) as unknown as [{ fold: number | string }[]];
+    return Number(rows[0]?.fold ?? 0) !== 0;
+  } finally {
+    await db.end();
+  }
+}
 
 /** A server id no other replica of the source uses: derived from the workflow, away from small ids servers use. */
 function replicaServerId(workflowId: string): number {
@@ -254,6 +264,10 @@ async function captureBinlog(spec: MigrationSpec, stage: Staging, request: Captu
     return Object.fromEntries((t.shardKey ?? t.primaryKey).map((c) => [c, row[c] ?? null]));
   };
 
+  // Schema changes a resumed run goes on past (the refusal below names each one's position).
+  const skipDdl = new Set(spec.capture?.skipDdl ?? []);
+  const foldCase = await tableNamesFoldCase(spec);
+
   const zongji = new ZongJi({ ...mysqlOptions(sourceUrl(spec)), dateStrings: true, timezone: 'Z' } as ConstructorParameters<typeof ZongJi>[0]);
   // Events are handled one at a time, in binlog order, even though building a record may await S3.
   let chain = Promise.resolve();
@@ -289,14 +303,23 @@ async function captureBinlog(spec: MigrationSpec, stage: Staging, request: Captu
       return;
     }
     if (name === 'query') {
-      const query = (e as QueryEvent).query;
+      const { query, schema } = e as QueryEvent;
       if (/^\s*BEGIN\b/i.test(query)) return;
-      if (DDL.test(query) && [...captured.values()].some((t) => query.includes(t.table))) {
-        throw ApplicationFailure.nonRetryable(
-          `the schema of a migrated table changed during the migration (${file}:${e.nextPosition}: ${query.slice(0, 200)}); ferry does not follow schema changes: ` +
-            'undo the change, or start a new migration after it',
-          'SchemaChanged',
-        );
+      const change = schemaChangeOf(query, schema);
+      const changed = migratedTableChanged(change, request.tables, foldCase);
+      if (change && changed) {
+        const at = `${file}:${e.nextPosition}`;
+        if (skipDdl.has(at)) {
+          context.log.warn(`capture: passing the schema change at ${at} (${change.statement} ${changed.schema}.${changed.table}), as capture.skipDdl says`);
+        } else {
+          throw ApplicationFailure.nonRetryable(
+            `the schema of migrated table ${changed.schema}.${changed.table} changed during the migration: ${change.statement} at ${at} ` +
+              `(${JSON.stringify(query.slice(0, 200))}); ferry does not follow schema changes. Either start a new migration (a new name) after the change, ` +
+              `or, if the target may stay as it is (the change alters nothing migrated; after a TRUNCATE or DROP the target keeps the rows), ` +
+              `go on past this one statement: \`ferry resume ${spec.name} --skip-ddl ${at}\``,
+            'SchemaChanged',
+          );
+        }
       }
     }
     if (name === 'xid' || name === 'query') {

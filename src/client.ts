@@ -230,8 +230,10 @@ export class FerryClient {
    * same workflow id; partitions with a manifest are not redone, staged exports
    * are reused. `spec` may revise the settings in RESUMABLE_SETTINGS (error
    * policy, write budget, concurrency, the cutover's timing); any other change is refused.
+   * `skipDdl` adds to `capture.skipDdl` the positions (`FILE:POSITION`) of schema
+   * changes that stopped capture, which the operator decided the run may go on past.
    */
-  async resumeMigration(workflowId: string, options: { taskQueue?: string; spec?: MigrationSpecInput } = {}): Promise<MigrationHandle> {
+  async resumeMigration(workflowId: string, options: { taskQueue?: string; spec?: MigrationSpecInput; skipDdl?: string[] } = {}): Promise<MigrationHandle> {
     const handle = this.client.workflow.getHandle(workflowId);
     const description = await this.describeMigration(workflowId);
     if (description.status.name === 'RUNNING') throw new Error(`migration ${workflowId} is still running; only a failed, cancelled or terminated migration can be resumed`);
@@ -241,8 +243,12 @@ export class FerryClient {
     const payload = started?.input?.payloads?.[0];
     if (!payload) throw new Error(`cannot read the original spec of ${workflowId} from its history`);
     const original = this.client.options.loadedDataConverter.payloadConverter.fromPayload<MigrationSpecInput>(payload);
-    if (options.spec !== undefined) revisedSpecForResume(parseSpec(original), options.spec);
-    const spec = options.spec ?? original;
+    let spec = options.spec ?? original;
+    if (options.skipDdl?.length) {
+      if (!spec.capture) throw new Error(`migration ${workflowId} has no change capture; --skip-ddl applies only to a capture's SchemaChanged failure`);
+      spec = { ...spec, capture: { ...spec.capture, skipDdl: [...new Set([...(spec.capture.skipDdl ?? []), ...options.skipDdl])] } };
+    }
+    if (spec !== original) revisedSpecForResume(parseSpec(original), spec);
     await this.client.workflow.start('migrateToDynamo', {
       taskQueue: options.taskQueue ?? description.taskQueue,
       workflowId,

@@ -6,14 +6,14 @@
 import { z } from 'zod';
 import { MAX_PARTITIONS_PER_MIGRATION } from './bulk/partitionPlan.js';
 import { tableMappingDocument } from './mapping/tableMapping.js';
+import { closedObject } from './closedObject.js';
 
 const positiveInt = z.number().int().positive();
 
-export const migrationSpec = z.object({
+export const migrationSpec = closedObject({
   /** Names the migration: its workflow id and its staging folder. Letters, digits, `.`, `_`, `-`. */
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'expected 1–100 letters, digits, ".", "_" or "-", starting with a letter or digit'),
-  source: z
-    .object({
+  source: closedObject({
       /**
        * Name of the environment variable, on the workers, that holds the MySQL
        * URL. The URL itself never enters the spec: workflow inputs are stored
@@ -23,14 +23,12 @@ export const migrationSpec = z.object({
       /** Database (schema) to read; default: the URL's. */
       database: z.string().min(1).optional(),
     })
-    .strict()
     .default({ urlEnv: 'FERRY_MYSQL_URL' }),
   /** AWS DMS table-mapping JSON, plus ferry's group-records-to-item rule. */
   mapping: tableMappingDocument,
   /** Row-local DuckDB SQL per source table, over a relation named `source`; runs before the mapping. */
   sql: z.record(z.string(), z.string().min(1)).default({}),
-  staging: z
-    .object({
+  staging: closedObject({
       /** Default: FERRY_STAGING_BUCKET on the workers. */
       bucket: z.string().min(3).optional(),
       prefix: z.string().regex(/^[A-Za-z0-9._/-]*$/, 'expected an S3 key prefix of letters, digits, ".", "_", "-", "/"').default('ferry'),
@@ -40,18 +38,14 @@ export const migrationSpec = z.object({
       /** With `sse: "aws:kms"`: the KMS key (id, ARN or alias); absent, S3 uses the account's aws/s3 key. */
       kmsKeyId: z.string().min(1).optional(),
     })
-    .strict()
     .refine((s) => s.kmsKeyId === undefined || s.sse === 'aws:kms', { message: 'kmsKeyId needs sse: "aws:kms"', path: ['kmsKeyId'] })
     .default({ prefix: 'ferry', format: 'parquet' }),
-  target: z
-    .object({
+  target: closedObject({
       /** Create missing target tables (on-demand billing); when false, a missing table fails the preflight. */
       create: z.boolean().default(false),
     })
-    .strict()
     .default({ create: false }),
-  bulk: z
-    .object({
+  bulk: closedObject({
       /** Partitions per table; overrides partitionRows. */
       partitions: positiveInt.max(MAX_PARTITIONS_PER_MIGRATION).optional(),
       /** Target rows per partition when `partitions` is not set. */
@@ -61,21 +55,17 @@ export const migrationSpec = z.object({
       /** BatchWriteItem calls in flight per loading partition. */
       writersPerPartition: positiveInt.max(64).default(8),
     })
-    .strict()
     .default({ partitionRows: 250_000, concurrency: 4, writersPerPartition: 8 }),
-  writeBudget: z
-    .object({
+  writeBudget: closedObject({
       /** Items the bulk load writes per second, across all its partitions (not catch-up's apply); unset: as fast as DynamoDB accepts. */
       itemsPerSecond: z.number().positive().optional(),
     })
-    .strict()
     .default({}),
   /**
    * Change capture (binlog → Kinesis) from before the bulk copy, for a
    * near-zero-downtime migration. Absent: a one-shot bulk copy.
    */
-  capture: z
-    .object({
+  capture: closedObject({
       /** Kinesis stream the row changes go to; default `ferry-<name>`. */
       stream: z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/, 'expected a Kinesis stream name: 1–128 letters, digits, "_", ".", "-"').optional(),
       /** Create the stream (provisioned, `shards` shards) when it does not exist; when false a missing stream fails the preflight. */
@@ -102,27 +92,28 @@ export const migrationSpec = z.object({
       checkWindowMs: positiveInt.max(600_000).default(5_000),
       /** After a completed run, delete the stream ferry created and the versions table (they are the run's own). */
       cleanup: z.boolean().default(true),
+      /**
+       * Schema changes of a migrated table that capture goes on past instead of stopping, each as the
+       * refusal names it (`FILE:POSITION`, the binlog position after the statement): the operator's decision
+       * that the target may stay as it is. Set by `ferry resume NAME --skip-ddl FILE:POSITION`.
+       */
+      skipDdl: z.array(z.string().regex(/^[^\s:]+:\d+$/, 'expected FILE:POSITION, as the SchemaChanged failure names it (e.g. mysql-bin.000003:1234)')).default([]),
       /** DynamoDB table of routing records that resolveBackend() reads (key `name`). */
       routingTable: z.string().regex(/^[A-Za-z0-9_.-]{3,255}$/, 'expected a DynamoDB table name').default('ferry-routing'),
     })
-    .strict()
     .refine((c) => c.checkWindowMs >= c.maxLagMs, { message: 'expected at least capture.maxLagMs: the freeze checks the items changed in this window, which must cover what apply may still be applying when it starts', path: ['checkWindowMs'] })
     .optional(),
-  errors: z
-    .object({
+  errors: closedObject({
       /** `fail`: the first bad record fails the migration, naming its key and reason. `dead-letter`: it is written to S3 and counted. */
       policy: z.enum(['fail', 'dead-letter']).default('fail'),
     })
-    .strict()
     .default({ policy: 'fail' }),
-  conversion: z
-    .object({
+  conversion: closedObject({
       temporal: z.enum(['iso', 'epoch']).default('iso'),
       nulls: z.enum(['omit', 'null']).default('omit'),
     })
-    .strict()
     .default({ temporal: 'iso', nulls: 'omit' }),
-}).strict();
+});
 
 /** What a user writes (defaults optional). */
 export type MigrationSpecInput = z.input<typeof migrationSpec>;
@@ -161,6 +152,8 @@ export const RESUMABLE_SETTINGS = [
   'capture.maxLagMs',
   'capture.maxFreezeMs',
   'capture.checkWindowMs',
+  // The operator's decision on a schema change that stopped capture: go on past it.
+  'capture.skipDdl',
 ] as const;
 
 /** Paths (`spec.mapping.rules[0]…`) where two specs differ. */
@@ -183,7 +176,8 @@ export function specDifferences(a: unknown, b: unknown, at = 'spec'): string[] {
 export function revisedSpecForResume(original: MigrationSpec, revisedInput: unknown): MigrationSpec {
   const revised = parseSpec(revisedInput);
   const allowed = RESUMABLE_SETTINGS.map((s) => `spec.${s}`);
-  const refused = specDifferences(original, revised).filter((p) => !allowed.includes(p));
+  // A list setting differs as a whole (`spec.capture.skipDdl`) or entry by entry (`spec.capture.skipDdl[0]`).
+  const refused = specDifferences(original, revised).filter((p) => !allowed.some((a) => p === a || p.startsWith(`${a}[`)));
   if (refused.length) {
     throw new SpecError(
       refused.map(

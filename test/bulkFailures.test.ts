@@ -49,6 +49,12 @@ before(async () => {
     await db.query("UPDATE odd SET body = REPEAT('x', 500000) WHERE id = 200");
     await db.query('CREATE TABLE big (id INT PRIMARY KEY, body LONGTEXT NOT NULL)');
     await db.query("INSERT INTO big SELECT seq, IF(seq = 20, REPEAT('y', 500000), 'small') FROM seq_1_to_50");
+    // MySQL's zero dates (stored when sql_mode lacks NO_ZERO_DATE / NO_ZERO_IN_DATE): as epoch seconds they would become other days.
+    await db.query("SET SESSION sql_mode = ''");
+    await db.query('CREATE TABLE dated (id INT PRIMARY KEY, day DATE NOT NULL, at DATETIME(3) NOT NULL)');
+    await db.query(`INSERT INTO dated VALUES
+      (1, '2024-01-15', '2024-01-15 10:00:00.250'), (2, '2024-00-15', '2024-01-15 10:00:00'), (3, '2024-01-00', '2024-01-15 10:00:00'),
+      (4, '0000-00-00', '2024-01-15 10:00:00'), (5, '2024-01-15', '2024-00-15 10:00:00'), (6, '1969-12-31', '1969-12-31 23:59:59.250')`);
     await db.query('CREATE TABLE x (id INT PRIMARY KEY)');
     await db.query('CREATE TABLE nokey (a INT, b INT)');
     await db.query('INSERT INTO nokey VALUES (1, 2)');
@@ -102,7 +108,7 @@ test('preflight refuses a selected table that does not exist, naming it and the 
   const spec = tableSpec('absent');
   const result = await ferryCli(['migrate', writeSpec(spec)]);
   assert.equal(result.code, 1, result.stdout + result.stderr);
-  assert.match(result.stderr, new RegExp(`table ${database}\\.absent, selected by the mapping, does not exist in the source \\(tables there: big, ledger, nokey, odd, x\\); fix the selection rule`));
+  assert.match(result.stderr, new RegExp(`table ${database}\\.absent, selected by the mapping, does not exist in the source \\(tables there: big, dated, ledger, nokey, odd, x\\); fix the selection rule`));
   await assert.rejects(dynamoClient(config.aws).send(new ScanCommand({ TableName: targetOf(spec), Limit: 1 })), { name: 'ResourceNotFoundException' });
 });
 
@@ -162,6 +168,26 @@ test('policy "dead-letter": the oversized item and the 39-digit DECIMAL go to de
   assert.match(decimal.reason, /39 significant digits; DynamoDB numbers hold at most 38/);
   assert.equal(decimal.row.amount, TOO_MANY_DIGITS, 'the dead letter keeps the row as it was, digit for digit');
   assert.match(letters.find((l) => l.key === 'id=200')!.reason, /DynamoDB items hold at most 409600 bytes/);
+});
+
+test('temporal "epoch": a zero date, month or day is a dead letter, never another day; the other rows load as exact epoch seconds', async () => {
+  const spec = tableSpec('dated', { errors: { policy: 'dead-letter' }, conversion: { temporal: 'epoch' } });
+  const report = await (await ferry.startMigration(spec)).result();
+  assert.equal(report.rows, 6);
+  assert.equal(report.deadLetters, 4);
+  const items = await scanAll(targetOf(spec));
+  assert.deepEqual(
+    items.map((i) => [i.id!.N, i.day!.N, i.at!.N]).sort(),
+    [['1', '1705276800', '1705312800.25'], ['6', '-86400', '-0.75']],
+  );
+  const key = `ferry/${spec.name}/dated/part-00000/dead-letters.jsonl`;
+  const body = await (await s3.send(new GetObjectCommand({ Bucket: config.stagingBucket, Key: key }))).Body!.transformToString();
+  const reasons = Object.fromEntries(body.trim().split('\n').map((l) => JSON.parse(l) as { key: string; reason: string }).map((l) => [l.key, l.reason]));
+  assert.deepEqual(Object.keys(reasons).sort(), ['id=2', 'id=3', 'id=4', 'id=5']);
+  assert.match(reasons['id=2']!, /column day: value 2024-00-15 is a zero month/);
+  assert.match(reasons['id=3']!, /column day: value 2024-01-00 is a zero day/);
+  assert.match(reasons['id=4']!, /column day: value 0000-00-00 is a zero date/);
+  assert.match(reasons['id=5']!, /column at: value 2024-00-15 10:00:00(\.000)? is a zero month/);
 });
 
 test('a run failed by a bad row is fixed in the source and resumed with `ferry resume`: finished partitions are not exported again', async () => {

@@ -27,6 +27,7 @@ import { activitiesLeftRunning, applyStarted, idMapping, runFerry, scanAll, star
 const config = loadConfig();
 const s3 = s3Client(config.aws);
 const database = `capres_${uniqueName('t').replace(/-/g, '_')}`;
+const otherDatabase = `${database}_other`;
 const taskQueue = uniqueName('capture-resume');
 const specDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-capres-'));
 const ROWS = 2_000;
@@ -45,6 +46,14 @@ before(async () => {
     await db.query(`UPDATE \`${database}\`.ledger SET amount = ${TOO_MANY_DIGITS} WHERE id = ${BAD_ID}`);
     await db.query(`CREATE TABLE \`${database}\`.drained (id INT PRIMARY KEY, amount DECIMAL(65,0) NOT NULL, note VARCHAR(40))`);
     await db.query(`INSERT INTO \`${database}\`.drained SELECT seq, seq, CONCAT('n', seq) FROM seq_1_to_${ROWS}`);
+    // For the schema-change test: a migrated table, and two tables whose names a substring match would take for it.
+    await db.query(`CREATE TABLE \`${database}\`.emptied (id INT PRIMARY KEY, amount DECIMAL(65,0) NOT NULL, note VARCHAR(40))`);
+    await db.query(`INSERT INTO \`${database}\`.emptied SELECT seq, seq, CONCAT('n', seq) FROM seq_1_to_400`);
+    await db.query(`CREATE TABLE \`${database}\`.emptied_archive (id INT PRIMARY KEY)`);
+    await db.query(`CREATE TABLE \`${database}\`.dated (id INT PRIMARY KEY, day DATE NOT NULL)`);
+    await db.query(`INSERT INTO \`${database}\`.dated SELECT seq, '2024-01-15' FROM seq_1_to_20`);
+    await db.query(`CREATE DATABASE \`${otherDatabase}\``);
+    await db.query(`CREATE TABLE \`${otherDatabase}\`.emptied (id INT PRIMARY KEY)`);
   } finally {
     await db.end();
   }
@@ -52,7 +61,7 @@ before(async () => {
 });
 
 after(async () => {
-  await stopFerry({ worker, ferry }, [database]);
+  await stopFerry({ worker, ferry }, [database, otherDatabase]);
   fs.rmSync(specDir, { recursive: true, force: true });
 });
 
@@ -214,4 +223,83 @@ test('an abort while a run without cutover drains, with the stream not answering
   } finally {
     await stop(name);
   }
+});
+
+test('a TRUNCATE of a migrated table stops the run naming its binlog position; schema changes of other tables do not; `ferry resume --skip-ddl` goes on past it', async () => {
+  const name = uniqueName('capddl');
+  const target = uniqueName('emptied');
+  const spec: MigrationSpecInput = {
+    name,
+    source: { database },
+    mapping: idMapping(database, 'emptied', target),
+    target: { create: true },
+    bulk: { partitions: 2, concurrency: 1 },
+    writeBudget: { itemsPerSecond: 100 },
+    capture: { createStream: true, shards: 1, cutover: 'none' },
+  };
+  const file = path.join(specDir, `${name}.json`);
+  fs.writeFileSync(file, JSON.stringify(spec));
+  const t = `\`${database}\`.emptied`;
+
+  const run1 = ferryCli(['migrate', file]);
+  await applyStarted(ferry.getMigration(name));
+  // Names that contain the migrated one, or are it in another database: not its schema change.
+  await sql(`ALTER TABLE \`${database}\`.emptied_archive ADD COLUMN x INT`);
+  await sql(`ALTER TABLE \`${otherDatabase}\`.emptied ADD COLUMN x INT`);
+  await sql(`INSERT INTO ${t} VALUES (9001, 1, 'before the truncate')`);
+  const db = await connectMysql(config.mysqlUrl);
+  await db.query(`USE \`${database}\``);
+  await db.query('TRUNCATE emptied'); // unqualified: the event's default database names it
+  await db.end();
+  await sql(`INSERT INTO ${t} VALUES (9002, 2, 'after the truncate')`);
+
+  const failed = await within(run1, 300_000, 'the run did not stop on the TRUNCATE');
+  assert.equal(failed.code, 1, failed.stdout + failed.stderr);
+  const refusal = new RegExp(
+    `the schema of migrated table ${database}\\.emptied changed during the migration: TRUNCATE TABLE at (\\S+:\\d+) \\("TRUNCATE emptied"\\); ferry does not follow schema changes\\. ` +
+      `Either start a new migration .* \`ferry resume ${name} --skip-ddl \\1\``,
+  );
+  const at = refusal.exec(failed.stderr)?.[1];
+  assert.ok(at, `the failure names the TRUNCATE and how to go on past it:\n${failed.stderr}`);
+
+  // The operator decided the target may keep its rows: the resumed run passes that one statement and ships what follows.
+  const resumed = await within(ferryCli(['resume', name, '--skip-ddl', at]), 300_000, 'the resumed run did not end');
+  assert.equal(resumed.code, 0, resumed.stdout + resumed.stderr);
+  assert.match(resumed.stdout, new RegExp(`capture going on past the schema change at ${at.replace(/\./g, '\\.')}`));
+  const items = new Map((await scanAll(target)).map((i) => [i.id!.N!, i.note?.S]));
+  assert.equal(items.get('9001'), 'before the truncate');
+  assert.equal(items.get('9002'), 'after the truncate', 'a change after the skipped statement arrived');
+});
+
+test('a change that writes a zero month fails the run as a bad record in catch-up, naming the column, as the bulk copy does', async () => {
+  const name = uniqueName('capdate');
+  const spec: MigrationSpecInput = {
+    name,
+    source: { database },
+    mapping: idMapping(database, 'dated', uniqueName('dated')),
+    target: { create: true },
+    errors: { policy: 'fail' },
+    conversion: { temporal: 'epoch' },
+    capture: { createStream: true, shards: 1, cutover: 'manual' },
+  };
+  const file = path.join(specDir, `${name}.json`);
+  fs.writeFileSync(file, JSON.stringify(spec));
+  const run = ferryCli(['migrate', file]);
+  const migration = ferry.getMigration(name);
+  // The bulk copy is done (its rows were good); only change capture sees the bad value.
+  for (let i = 0; (await migration.progress().catch(() => undefined))?.phase !== 'catch-up'; i++) {
+    assert.ok(i < 1200, 'the run never reached catch-up');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const db = await connectMysql(config.mysqlUrl);
+  await db.query("SET SESSION sql_mode = ''");
+  await db.query(`UPDATE \`${database}\`.dated SET day = '2024-00-15' WHERE id = 7`);
+  await db.end();
+  const failed = await within(run, 120_000, 'the run did not fail on the bad change').catch(async (err: unknown) => {
+    await ferry.client.workflow.getHandle(name).terminate('the bad change did not fail the run'); // it waits for its cutover: end it
+    await run;
+    throw err;
+  });
+  assert.equal(failed.code, 1, failed.stdout + failed.stderr);
+  assert.match(failed.stderr, /column day: value 2024-00-15 is a zero month, which names no day of the calendar/);
 });

@@ -69,6 +69,11 @@ test('a resume may revise the error policy, budget and concurrency, and nothing 
   const captured = parseSpec({ ...example(), capture: { createStream: true } });
   assert.equal(revisedSpecForResume(captured, { ...example(), capture: { createStream: true, maxLagMs: 2_000, maxFreezeMs: 60_000, checkWindowMs: 20_000 } }).capture?.maxFreezeMs, 60_000);
   assert.throws(() => revisedSpecForResume(captured, { ...example(), capture: { createStream: true, shards: 4 } }), /spec\.capture\.shards: differs from the run being resumed/);
+  // So may the schema changes capture goes on past, added or replaced.
+  const skipping = revisedSpecForResume(captured, { ...example(), capture: { createStream: true, skipDdl: ['binlog.000002:4379'] } });
+  assert.deepEqual(skipping.capture?.skipDdl, ['binlog.000002:4379']);
+  assert.equal(revisedSpecForResume(skipping, { ...example(), capture: { createStream: true, skipDdl: ['binlog.000002:5000'] } }).capture?.skipDdl[0], 'binlog.000002:5000');
+  assert.throws(() => parseSpec({ ...example(), capture: { skipDdl: ['binlog.000002'] } }), /spec\.capture\.skipDdl\[0\]: expected FILE:POSITION, as the SchemaChanged failure names it/);
 });
 
 test('a spec file that is not valid JSON or YAML is refused naming the file and the place', () => {
@@ -82,5 +87,73 @@ test('a spec file that is not valid JSON or YAML is refused naming the file and 
     assert.throws(() => readSpecFile(path.join(dir, 'typo.yml')), /spec\.bulk\.concurrency: .*expected number/i);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a mapping rule with an unknown key, a wrong rule type or an unsupported feature is refused with its own message', () => {
+  type Spec = ReturnType<typeof example>;
+  const cases: { what: string; change: (spec: Spec) => void; message: string }[] = [
+    {
+      what: 'a typo in mapping-parameters (the column would be migrated)',
+      change: (s) => (s.mapping.rules[1]['mapping-parameters']['exclude-column'] = ['ssn']),
+      message: 'spec.mapping.rules[1].mapping-parameters: unknown key "exclude-column"; did you mean "exclude-columns"?',
+    },
+    { what: 'a typo in a rule', change: (s) => (s.mapping.rules[0]['rule-actoin'] = 'include'), message: 'spec.mapping.rules[0]: unknown key "rule-actoin"; did you mean "rule-action"?' },
+    {
+      what: 'a typo in an object locator',
+      change: (s) => (s.mapping.rules[0]['object-locator']['tabel-name'] = 'x'),
+      message: 'spec.mapping.rules[0].object-locator: unknown key "tabel-name"; did you mean "table-name"?',
+    },
+    {
+      what: 'a typo in an attribute mapping',
+      change: (s) => (s.mapping.rules[1]['mapping-parameters']['attribute-mappings'][0]['attribute-subtype'] = 'string'),
+      message: 'spec.mapping.rules[1].mapping-parameters.attribute-mappings[0]: unknown key "attribute-subtype"; did you mean "attribute-sub-type"?',
+    },
+    {
+      what: 'a key nothing resembles',
+      change: (s) => (s.mapping.rules[0].colour = 'blue'),
+      message: 'spec.mapping.rules[0]: unknown key "colour"; expected one of "rule-type", "rule-id", "rule-name", "object-locator", "rule-action", "filters"',
+    },
+    { what: 'a typo in the spec itself', change: (s) => (s.bulk.concurency = 2), message: 'spec.bulk: unknown key "concurency"; did you mean "concurrency"?' },
+    {
+      what: 'selection filters',
+      change: (s) => (s.mapping.rules[0].filters = [{ 'filter-type': 'source', 'column-name': 'customerid' }]),
+      message: 'spec.mapping.rules[0].filters: selection filters are not supported by ferry: filter with a view in the source',
+    },
+    {
+      what: 'an unknown rule type',
+      change: (s) => (s.mapping.rules[0]['rule-type'] = 'selections'),
+      message: 'spec.mapping.rules[0].rule-type: expected one of "selection", "object-mapping", "transformation", "table-settings"',
+    },
+    {
+      what: 'an unknown object-mapping action',
+      change: (s) => (s.mapping.rules[1]['rule-action'] = 'map-record'),
+      message: 'spec.mapping.rules[1].rule-action: expected, for an object-mapping rule, one of "group-records-to-item", "map-record-to-record", "map-record-to-document"',
+    },
+    {
+      what: 'a DMS transformation rule',
+      change: (s) => (s.mapping.rules[0] = { 'rule-type': 'transformation', 'rule-id': '1', 'rule-action': 'rename', 'rule-target': 'column' }),
+      message: 'spec.mapping.rules[0]: transformation and table-settings rules are not supported by ferry: use the spec\'s "sql"',
+    },
+    { what: 'a rule that is not an object', change: (s) => (s.mapping.rules[0] = 'include shop.purchase'), message: 'spec.mapping.rules[0]: expected a rule: an object with "rule-type"' },
+    {
+      what: 'a grouping rule without its columns',
+      change: (s) => (s.mapping.rules[1]['rule-action'] = 'group-records-to-item'),
+      message: 'spec.mapping.rules[1].mapping-parameters.attribute-name-column: required: the column whose value names each row\'s attribute',
+    },
+  ];
+  for (const { what, change, message } of cases) {
+    const spec = example();
+    change(spec);
+    assert.throws(
+      () => parseSpec(spec),
+      (err: Error) => {
+        assert.ok(err instanceof SpecError, what);
+        assert.ok(err.message.includes(message), `${what}: expected "${message}" in:\n${err.message}`);
+        assert.doesNotMatch(err.message, /Invalid input/, what);
+        return true;
+      },
+      what,
+    );
   }
 });

@@ -84,8 +84,45 @@ test('dates and times: ISO-8601 strings by default, epoch seconds when asked; TI
   const epoch = { temporal: 'epoch', nulls: 'omit' } as const;
   assert.deepEqual(convert(column('date'), '1970-01-02', epoch), { N: '86400' });
   assert.deepEqual(convert(column('datetime(6)', 'datetime'), '2001-09-09 01:46:40.250000', epoch), { N: '1000000000.25' });
-  assert.throws(() => convert(column('date'), '0000-00-00', epoch), /column c: value 0000-00-00 is not a date DynamoDB can hold as epoch seconds/);
   for (const t of ['date', 'datetime', 'timestamp', 'time']) assert.equal(stagingType(column(t)), 'VARCHAR', `${t} is staged as MySQL's exact text`);
+});
+
+test('epoch seconds are exact on the whole calendar: years before 100 and fractions before 1970', () => {
+  const epoch = { temporal: 'epoch', nulls: 'omit' } as const;
+  const cases: [string, string, string][] = [
+    ['date', '0001-01-01', '-62135596800'],
+    ['date', '0099-12-31', '-59011545600'],
+    ['date', '0000-01-01', '-62167219200'],
+    ['datetime(6)', '1969-12-31 23:59:59.250000', '-0.75'],
+    ['datetime(6)', '1969-12-31 23:59:58.500000', '-1.5'],
+    ['timestamp(3)', '1970-01-01 00:00:00.000', '0'],
+    ['datetime', '9999-12-31 23:59:59', '253402300799'],
+  ];
+  for (const [type, text, seconds] of cases) assert.deepEqual(convert(column(type), text, epoch), { N: seconds }, `${type} ${text}`);
+});
+
+test('a zero date, a zero month or day, or a day past its month is a bad record in both temporal modes, never another day', () => {
+  const cases: [string, string, RegExp][] = [
+    ['date', '0000-00-00', /column c: value 0000-00-00 is a zero date, which names no day of the calendar/],
+    ['date', '2024-00-15', /column c: value 2024-00-15 is a zero month, which names no day of the calendar/],
+    ['date', '2024-01-00', /column c: value 2024-01-00 is a zero day, which names no day of the calendar/],
+    ['date', '2024-00-00', /column c: value 2024-00-00 is a zero month and day/],
+    ['datetime', '0000-00-00 00:00:00', /column c: value 0000-00-00 00:00:00 is a zero date/],
+    ['datetime(6)', '2024-01-00 12:00:00.000000', /column c: value 2024-01-00 12:00:00.000000 is a zero day/],
+    ['timestamp', '0000-00-00 00:00:00', /column c: value 0000-00-00 00:00:00 is a zero date/],
+    ['date', '2023-02-29', /column c: value 2023-02-29 names no day of the calendar \(2023-02 has no day 29\)/],
+    ['date', '2024-04-31', /2024-04 has no day 31/],
+  ];
+  for (const temporal of ['iso', 'epoch'] as const) {
+    for (const [type, text, message] of cases) {
+      assert.throws(
+        () => convert(column(type), text, { temporal, nulls: 'omit' }),
+        (err: Error) => err instanceof ConversionError && message.test(err.message) && /spec\.errors\.policy "dead-letter"/.test(err.message),
+        `${temporal}: ${type} ${text}`,
+      );
+    }
+  }
+  assert.deepEqual(convert(column('date'), '2024-02-29', { temporal: 'epoch', nulls: 'omit' }), { N: '1709164800' }, 'a leap day is a day');
 });
 
 test('text of any UTF-8 width, ENUM and SET', () => {

@@ -88,9 +88,15 @@ export function buildProgram(): Command {
     .argument('<workflow-id>', 'the failed migration (its spec name)')
     .description('start a new run of a failed migration with its original spec; finished partitions are not redone')
     .option('--spec <file>', `a revised spec: may change only ${RESUMABLE_SETTINGS.join(', ')}`)
+    .option(
+      '--skip-ddl <file:position>',
+      'go on past the schema change a SchemaChanged failure names at FILE:POSITION (added to capture.skipDdl); repeat for several',
+      (value: string, previous: string[]) => [...previous, value],
+      [] as string[],
+    )
     .option('--no-embedded-worker', 'rely on workers already polling the task queue instead of starting one in this process')
-    .action(async (workflowId: string, options: { embeddedWorker: boolean; spec?: string }) => {
-      await runResume(workflowId, { embeddedWorker: options.embeddedWorker, specFile: options.spec, say });
+    .action(async (workflowId: string, options: { embeddedWorker: boolean; spec?: string; skipDdl: string[] }) => {
+      await runResume(workflowId, { embeddedWorker: options.embeddedWorker, specFile: options.spec, skipDdl: options.skipDdl, say });
     });
 
   program

@@ -216,10 +216,12 @@ export async function runVerify(specFile: string, options: RunOptions & { maxMis
   }
 }
 
-export async function runResume(workflowId: string, options: RunOptions & { specFile?: string }): Promise<MigrationReport> {
+export async function runResume(workflowId: string, options: RunOptions & { specFile?: string; skipDdl?: string[] }): Promise<MigrationReport> {
   const spec = options.specFile === undefined ? undefined : readSpecFile(options.specFile);
+  const skipDdl = options.skipDdl ?? [];
   return runWatched(async (ferry, config) => {
-    const migration = await ferry.resumeMigration(workflowId, { taskQueue: config.temporal.taskQueue, spec });
-    return { migration, announce: `resume: started a new run of ${workflowId}${spec ? ' with the revised spec' : ''}, reusing finished partitions` };
+    const migration = await ferry.resumeMigration(workflowId, { taskQueue: config.temporal.taskQueue, spec, skipDdl });
+    const passing = skipDdl.length ? `, capture going on past the schema change at ${skipDdl.join(', ')}` : '';
+    return { migration, announce: `resume: started a new run of ${workflowId}${spec ? ' with the revised spec' : ''}, reusing finished partitions${passing}` };
   }, options);
 }

@@ -8,70 +8,99 @@
  * (many rows folded into one item). docs/transform.md describes each field.
  */
 import { z } from 'zod';
+import { closedObject } from '../closedObject.js';
 
-const objectLocator = z.object({
-  'schema-name': z.string().min(1),
-  'table-name': z.string().min(1),
+/** A name the rule cannot do without: its absence says which key to add. */
+const requiredName = (what: string) => z.string({ error: (issue) => (issue.input === undefined ? `required: ${what}` : undefined) }).min(1);
+
+const objectLocator = closedObject({
+  'schema-name': requiredName('the source schema (database), "%" for any'),
+  'table-name': requiredName('the source table, "%" for any'),
 });
 
-const attributeMapping = z.object({
-  'target-attribute-name': z.string().min(1),
+const attributeMapping = closedObject({
+  'target-attribute-name': requiredName('the attribute this mapping writes'),
   'attribute-type': z.enum(['scalar', 'document']).default('scalar'),
   'attribute-sub-type': z.enum(['string', 'number', 'binary', 'boolean', 'dynamodb-map']).default('string'),
-  value: z.union([z.string(), z.record(z.string(), z.unknown())]),
+  value: z.union([z.string(), z.record(z.string(), z.unknown())], { error: 'expected a "${column}" template string, or a map of them (attribute-sub-type "dynamodb-map")' }),
 });
 
-const selectionRule = z.object({
-  'rule-type': z.literal('selection'),
+const ruleIdentity = {
   'rule-id': z.union([z.string(), z.number()]).optional(),
   'rule-name': z.union([z.string(), z.number()]).optional(),
+};
+
+const selectionRule = closedObject({
+  'rule-type': z.literal('selection'),
+  ...ruleIdentity,
   'object-locator': objectLocator,
   'rule-action': z.enum(['include', 'exclude', 'explicit']),
   filters: z.array(z.unknown()).max(0, 'selection filters are not supported by ferry: filter with a view in the source').optional(),
 });
 
 const keyAndAttributes = {
-  'partition-key-name': z.string().min(1),
+  'partition-key-name': requiredName('the item\'s partition key attribute (a column or an attribute-mappings target)'),
   'sort-key-name': z.string().min(1).optional(),
   'exclude-columns': z.array(z.string()).default([]),
   'attribute-mappings': z.array(attributeMapping).default([]),
 };
 
-const objectMappingRule = z.object({
+const objectMappingRule = closedObject({
   'rule-type': z.literal('object-mapping'),
-  'rule-id': z.union([z.string(), z.number()]).optional(),
-  'rule-name': z.union([z.string(), z.number()]).optional(),
+  ...ruleIdentity,
   'rule-action': z.enum(['map-record-to-record', 'map-record-to-document']),
   'object-locator': objectLocator,
   'target-table-name': z.string().min(3).max(255).optional(),
-  'mapping-parameters': z.object(keyAndAttributes),
+  'mapping-parameters': closedObject(keyAndAttributes),
 });
 
-const groupRule = z.object({
+const groupRule = closedObject({
   'rule-type': z.literal('object-mapping'),
-  'rule-id': z.union([z.string(), z.number()]).optional(),
-  'rule-name': z.union([z.string(), z.number()]).optional(),
+  ...ruleIdentity,
   'rule-action': z.literal('group-records-to-item'),
   'object-locator': objectLocator,
   'target-table-name': z.string().min(3).max(255).optional(),
-  'mapping-parameters': z.object({
+  'mapping-parameters': closedObject({
     ...keyAndAttributes,
     /** Each row contributes one attribute: named by this column's value… */
-    'attribute-name-column': z.string().min(1),
+    'attribute-name-column': requiredName('the column whose value names each row\'s attribute'),
     /** …holding this column's value. */
-    'attribute-value-column': z.string().min(1),
+    'attribute-value-column': requiredName('the column whose value fills each row\'s attribute'),
   }),
 });
 
-const otherRule = z
-  .object({ 'rule-type': z.enum(['transformation', 'table-settings']) })
-  .passthrough()
+/** DMS rule types ferry does not run: refused with what to use instead (their other keys are not looked at). */
+const unsupportedRule = z
+  .looseObject({ 'rule-type': z.enum(['transformation', 'table-settings']) })
   .refine(() => false, { message: 'transformation and table-settings rules are not supported by ferry: use the spec\'s "sql" (row-local DuckDB SQL) instead' });
 
-export const tableMappingDocument = z.object({
-  rules: z
-    .array(z.union([selectionRule, groupRule, objectMappingRule, otherRule]))
-    .min(1, 'a table mapping needs at least one selection rule'),
+const choices = (values: readonly unknown[]) => values.map((v) => JSON.stringify(v)).join(', ');
+
+/** Each rule is checked against its own rule type (and, for object-mapping, its rule-action), so its errors are its own. */
+const rule = z.discriminatedUnion(
+  'rule-type',
+  [
+    selectionRule,
+    z.discriminatedUnion('rule-action', [groupRule, objectMappingRule], {
+      error: (issue) =>
+        issue.code === 'invalid_union' && 'options' in issue
+          ? `expected, for an object-mapping rule, one of ${choices(issue.options as unknown[])}`
+          : undefined,
+    }),
+    unsupportedRule,
+  ],
+  {
+    error: (issue) => {
+      // zod's types name only invalid_union here, but an input that is not an object arrives as invalid_type.
+      if ((issue.code as string) === 'invalid_type') return 'expected a rule: an object with "rule-type"';
+      if (issue.code === 'invalid_union' && 'options' in issue) return `expected one of ${choices(issue.options as unknown[])}`;
+      return undefined;
+    },
+  },
+);
+
+export const tableMappingDocument = closedObject({
+  rules: z.array(rule).min(1, 'a table mapping needs at least one selection rule'),
 });
 
 export type TableMappingDocument = z.input<typeof tableMappingDocument>;

@@ -199,13 +199,54 @@ function isoDateTime(text: string, utc: boolean): string {
   return text.replace(' ', 'T') + (utc ? 'Z' : '');
 }
 
-function epochSeconds(column: SourceColumn, text: string): AttributeValue {
+/** A DATE, DATETIME or TIMESTAMP as MySQL writes it, in its parts. */
+interface CalendarValue {
+  year: number;
+  month: number;
+  day: number;
+  hour: number;
+  minute: number;
+  second: number;
+  /** The fraction's digits as written ('' for none). */
+  fraction: string;
+}
+
+const daysInMonth = (year: number, month: number) =>
+  month === 2 ? (year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28) : [4, 6, 9, 11].includes(month) ? 30 : 31;
+
+/**
+ * The parts of a temporal value, or a ConversionError when it names no day of
+ * the calendar. MySQL stores zero dates (`0000-00-00`), a zero month or day
+ * (`2024-00-15`, `2024-01-00`) and, under ALLOW_INVALID_DATES, days past a
+ * month's end (`2024-02-30`); none has a faithful DynamoDB form (as epoch
+ * seconds they would silently become another day), so each is a bad record in
+ * either `temporal` mode.
+ */
+function calendarValue(column: SourceColumn, text: string): CalendarValue {
   const m = /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?)?$/.exec(text);
-  if (!m || m[1] === '0000') throw new ConversionError(column.name, `value ${text} is not a date DynamoDB can hold as epoch seconds; use "temporal": "iso"`);
-  const ms = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4] ?? 0), Number(m[5] ?? 0), Number(m[6] ?? 0));
-  const whole = BigInt(ms / 1000);
-  const fraction = (m[7] ?? '').replace(/0+$/, '');
-  return { N: fraction ? `${whole}.${fraction}` : `${whole}` };
+  const fix = 'fix the row in the source, or set such rows aside with spec.errors.policy "dead-letter"';
+  if (!m) throw new ConversionError(column.name, `value ${text} is not a date ferry can read (expected YYYY-MM-DD[ hh:mm:ss[.ffffff]]); ${fix}`);
+  const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  if (month === 0 || day === 0) {
+    const zero = month === 0 && day === 0 ? (year === 0 ? 'a zero date' : 'a zero month and day') : month === 0 ? 'a zero month' : 'a zero day';
+    throw new ConversionError(column.name, `value ${text} is ${zero}, which names no day of the calendar and has no DynamoDB form; ${fix}`);
+  }
+  if (month > 12 || day > daysInMonth(year, month)) {
+    throw new ConversionError(column.name, `value ${text} names no day of the calendar (${m[1]}-${m[2]} has no day ${m[3]}); ${fix}`);
+  }
+  return { year, month, day, hour: Number(m[4] ?? 0), minute: Number(m[5] ?? 0), second: Number(m[6] ?? 0), fraction: m[7] ?? '' };
+}
+
+/** Seconds since 1970-01-01 UTC on the proleptic Gregorian calendar, years 0000–9999 alike (Date.UTC reads 0–99 as 1900–1999). */
+function epochSeconds(value: CalendarValue): AttributeValue {
+  const date = new Date(0);
+  date.setUTCFullYear(value.year, value.month - 1, value.day);
+  date.setUTCHours(value.hour, value.minute, value.second, 0);
+  // In microseconds, so that a fraction before 1970 counts forward from its second: 1969-12-31 23:59:59.25 is -0.75.
+  const micros = BigInt(date.getTime()) * 1000n + BigInt(value.fraction.padEnd(6, '0'));
+  const magnitude = micros < 0n ? -micros : micros;
+  const fraction = String(magnitude % 1_000_000n).padStart(6, '0').replace(/0+$/, '');
+  return { N: `${micros < 0n ? '-' : ''}${magnitude / 1_000_000n}${fraction ? `.${fraction}` : ''}` };
 }
 
 /**
@@ -228,12 +269,13 @@ export function toAttributeValue(column: SourceColumn, value: StagedValue, optio
     case 'bit':
       return column.precision === 1 ? { BOOL: BigInt(value as bigint | number) === 1n } : { N: String(value) };
     case 'date':
-      if (options.temporal === 'epoch') return epochSeconds(column, String(value));
-      return { S: String(value) };
     case 'datetime':
-    case 'timestamp':
-      if (options.temporal === 'epoch') return epochSeconds(column, String(value));
-      return { S: isoDateTime(String(value), column.family === 'timestamp') };
+    case 'timestamp': {
+      const text = String(value);
+      const parts = calendarValue(column, text);
+      if (options.temporal === 'epoch') return epochSeconds(parts);
+      return { S: column.family === 'date' ? text : isoDateTime(text, column.family === 'timestamp') };
+    }
     case 'time':
       return { S: String(value) };
     case 'binary':
