@@ -15,7 +15,7 @@ import ZongJi, { type AnyBinlogEvent, type DeleteRowsEvent, type QueryEvent, typ
 import { setTimeout as sleep } from 'node:timers/promises';
 import { dynamoClient, kinesisClient, s3Client } from '../src/aws.js';
 import type { SourceTable, Staging } from '../src/bulk/model.js';
-import { comparePositions, encodeRow, type CaptureEndMarker, eventVersion, MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_RECORD_BYTES, partitionKeyOf, type BinlogPosition, type ChangeEvent, type EventRow } from '../src/capture/events.js';
+import { comparePositions, encodeBinlogRow, type CaptureEndMarker, eventVersion, MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_RECORD_BYTES, partitionKeyOf, type BinlogPosition, type ChangeEvent, type EventRow } from '../src/capture/events.js';
 import { recentChangesKey, RecentWindow } from '../src/capture/recentChanges.js';
 import { loadConfig } from '../src/config.js';
 import { fullJitter } from '../src/load/writeBudget.js';
@@ -167,6 +167,9 @@ interface Transaction {
  */
 const LINGER_MS = 50;
 
+/** The binlog's code for a YEAR column (MySQL's enum_field_types). */
+const MYSQL_TYPE_YEAR = 13;
+
 const DDL = /^\s*(ALTER|DROP|RENAME|TRUNCATE|CREATE\s+OR\s+REPLACE)\s+TABLE\b/i;
 
 /** A server id no other replica of the source uses: derived from the workflow, away from small ids servers use. */
@@ -236,16 +239,18 @@ export async function captureChanges(spec: MigrationSpec, stage: Staging, reques
       if (!captured.has(table)) return;
       const eventOffset = e.nextPosition; // unique per event and increasing within a file
       const ts = e.timestamp;
+      const yearColumns = (map.columns ?? []).filter((c) => c.type === MYSQL_TYPE_YEAR).map((c) => c.name);
+      const encode = (row: Record<string, unknown>) => encodeBinlogRow(row, yearColumns);
       for (let i = 0; i < rowsEvent.rows.length; i++) {
         const version = eventVersion(file, eventOffset, i);
         let change: ChangeEvent;
         if (name === 'updaterows') {
           const row = (rowsEvent as UpdateRowsEvent).rows[i]!;
-          const before = encodeRow(row.before);
-          const after = encodeRow(row.after);
+          const before = encode(row.before);
+          const after = encode(row.after);
           change = { table, op: 'update', key: keyOf(table, after), before, after, version, ts };
         } else {
-          const image = encodeRow((rowsEvent as WriteRowsEvent).rows[i]!);
+          const image = encode((rowsEvent as WriteRowsEvent).rows[i]!);
           change = name === 'writerows' ? { table, op: 'insert', key: keyOf(table, image), after: image, version, ts } : { table, op: 'delete', key: keyOf(table, image), before: image, version, ts };
         }
         current.push(await record(change));
