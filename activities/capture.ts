@@ -20,6 +20,7 @@ import { recentChangesKey, RecentWindow } from '../src/capture/recentChanges.js'
 import { loadConfig } from '../src/config.js';
 import { fullJitter } from '../src/load/writeBudget.js';
 import { queryOwnWorkflow } from '../src/ownWorkflow.js';
+import { driverTls, sourceTls } from '../src/mysql.js';
 import { getJson, putJson } from '../src/s3.js';
 import { connectSource, sourceUrl } from '../src/source.js';
 import type { MigrationSpec } from '../src/spec.js';
@@ -429,5 +430,6 @@ function captureStopAt(context: Context): Promise<BinlogPosition | undefined> {
 
 function mysqlOptions(url: string) {
   const u = new URL(url);
-  return { host: u.hostname, port: Number(u.port || 3306), user: decodeURIComponent(u.username), password: decodeURIComponent(u.password) };
+  const ssl = driverTls(sourceTls(u));
+  return { host: u.hostname, port: Number(u.port || 3306), user: decodeURIComponent(u.username), password: decodeURIComponent(u.password), ...(ssl ? { ssl } : {}) };
 }
