@@ -16,13 +16,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { dynamoClient, kinesisClient, stagingS3 } from '../src/aws.js';
 import type { SourceTable, Staging } from '../src/bulk/model.js';
 import { binlogStatementsOf, readBinlogStatus } from '../src/capture/binlogStatements.js';
-import { comparePositions, encodeRow, type CaptureEndMarker, eventVersion, MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_RECORD_BYTES, partitionKeyOf, type BinlogPosition, type ChangeEvent, type EventRow } from '../src/capture/events.js';
+import { comparePositions, encodeBinlogRow, type CaptureEndMarker, eventVersion, MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_RECORD_BYTES, partitionKeyOf, type BinlogPosition, type ChangeEvent, type EventRow } from '../src/capture/events.js';
 import { recentChangesKey, RecentWindow } from '../src/capture/recentChanges.js';
 import { migratedTableChanged, schemaChangeOf } from '../src/capture/schemaChange.js';
 import { loadConfig } from '../src/config.js';
 import { failFastOnPermanent } from '../src/errors.js';
 import { fullJitter } from '../src/load/writeBudget.js';
 import { queryOwnWorkflow } from '../src/ownWorkflow.js';
+import { driverTls, sourceTls } from '../src/mysql.js';
 import { getJson, putJson } from '../src/s3.js';
 import { connectSource, sourceUrl } from '../src/source.js';
 import type { MigrationSpec } from '../src/spec.js';
@@ -206,6 +207,9 @@ async function tableNamesFoldCase(spec: MigrationSpec): Promise<boolean> {
   }
 }
 
+/** The binlog's code for a YEAR column (MySQL's enum_field_types). */
+const MYSQL_TYPE_YEAR = 13;
+
 /** A server id no other replica of the source uses: derived from the workflow, away from small ids servers use. */
 function replicaServerId(workflowId: string): number {
   let h = 0;
@@ -284,16 +288,18 @@ async function captureBinlog(spec: MigrationSpec, stage: Staging, request: Captu
       if (!captured.has(table)) return;
       const eventOffset = e.nextPosition; // unique per event and increasing within a file
       const ts = e.timestamp;
+      const yearColumns = (map.columns ?? []).filter((c) => c.type === MYSQL_TYPE_YEAR).map((c) => c.name);
+      const encode = (row: Record<string, unknown>) => encodeBinlogRow(row, yearColumns);
       for (let i = 0; i < rowsEvent.rows.length; i++) {
         const version = eventVersion(file, eventOffset, i);
         let change: ChangeEvent;
         if (name === 'updaterows') {
           const row = (rowsEvent as UpdateRowsEvent).rows[i]!;
-          const before = encodeRow(row.before);
-          const after = encodeRow(row.after);
+          const before = encode(row.before);
+          const after = encode(row.after);
           change = { table, op: 'update', key: keyOf(table, after), before, after, version, ts };
         } else {
-          const image = encodeRow((rowsEvent as WriteRowsEvent).rows[i]!);
+          const image = encode((rowsEvent as WriteRowsEvent).rows[i]!);
           change = name === 'writerows' ? { table, op: 'insert', key: keyOf(table, image), after: image, version, ts } : { table, op: 'delete', key: keyOf(table, image), before: image, version, ts };
         }
         current.push(await record(change));
@@ -492,5 +498,6 @@ function captureStopAt(context: Context): Promise<BinlogPosition | undefined> {
 
 function mysqlOptions(url: string) {
   const u = new URL(url);
-  return { host: u.hostname, port: Number(u.port || 3306), user: decodeURIComponent(u.username), password: decodeURIComponent(u.password) };
+  const ssl = driverTls(sourceTls(u));
+  return { host: u.hostname, port: Number(u.port || 3306), user: decodeURIComponent(u.username), password: decodeURIComponent(u.password), ...(ssl ? { ssl } : {}) };
 }

@@ -36,6 +36,7 @@ import { cliConnection, CliUnavailable, dumpQuery, findMysqlCli, scrub, sourceEn
 import { getJson, putJson, uploadFile } from '../src/s3.js';
 import { sourceUrl } from '../src/source.js';
 import type { MigrationSpec } from '../src/spec.js';
+import { heartbeatWhile } from './heartbeat.js';
 
 export async function exportPartition(spec: MigrationSpec, stage: Staging, source: SourceTable, range: PartitionRange): Promise<ExportResult> {
   const s3 = stagingS3(loadConfig().aws, stage);
@@ -44,27 +45,28 @@ export async function exportPartition(spec: MigrationSpec, stage: Staging, sourc
   if (earlier) return { ...earlier, reused: true };
 
   const started = Date.now();
-  const context = Context.current();
   let rowsSoFar = 0;
   const progress: ExportProgress = {
     onRows(rows) {
-      if (Math.floor(rows / 20_000) > Math.floor(rowsSoFar / 20_000)) context.heartbeat({ stage: 'export', rows });
       rowsSoFar = rows;
     },
-    signal: context.cancellationSignal,
+    signal: Context.current().cancellationSignal,
   };
-  // Between rows too (DuckDB writing the file, the upload), so a long step is not taken for a dead worker.
-  const beat = setInterval(() => context.heartbeat({ stage: 'export', rows: rowsSoFar }), 10_000);
   const scratch = scratchFolder('export');
   try {
-    const out: StagedFile = { dir: scratch.dir, file: path.join(scratch.dir, path.basename(keys.rows)), format: stage.format };
-    const { rows, reader } = await stageRows(sourceUrl(spec), source, range, out, progress);
-    const uploaded = await uploadFile(s3, stage.bucket, keys.rows, out.file);
-    const result: ExportResult = { rows, bytes: uploaded.bytes, key: keys.rows, startedAt: started, ms: Date.now() - started, reused: false, reader };
-    await putJson(s3, stage.bucket, keys.exported, result);
-    return result;
+    // On a clock: the reader's query, DuckDB writing the file and the upload are each one long call.
+    return await heartbeatWhile(
+      () => ({ stage: 'export', rows: rowsSoFar }),
+      async () => {
+        const out: StagedFile = { dir: scratch.dir, file: path.join(scratch.dir, path.basename(keys.rows)), format: stage.format };
+        const { rows, reader } = await stageRows(sourceUrl(spec), source, range, out, progress);
+        const uploaded = await uploadFile(s3, stage.bucket, keys.rows, out.file);
+        const result: ExportResult = { rows, bytes: uploaded.bytes, key: keys.rows, startedAt: started, ms: Date.now() - started, reused: false, reader };
+        await putJson(s3, stage.bucket, keys.exported, result);
+        return result;
+      },
+    );
   } finally {
-    clearInterval(beat);
     scratch.close();
   }
 }

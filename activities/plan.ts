@@ -2,7 +2,7 @@
  * Partition planning: one pass over the table's split key, in key order,
  * picking bounds so partitions hold about equal row counts.
  */
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/activity';
 import { BoundaryPicker, partitionLimitProblem, quoteIdent, toKeyPart, type PartitionRange } from '../src/bulk/partitionPlan.js';
 import { migrationKeys, type SourceTable, type Staging } from '../src/bulk/model.js';
 import { stagingS3 } from '../src/aws.js';
@@ -11,6 +11,7 @@ import { getJson, putJson } from '../src/s3.js';
 import { streamRows } from '../src/mysql.js';
 import { connectSource } from '../src/source.js';
 import type { MigrationSpec } from '../src/spec.js';
+import { heartbeatWhile } from './heartbeat.js';
 
 /**
  * The plan is stored in staging and a resumed run uses the stored one: manifests
@@ -22,12 +23,14 @@ export async function planPartitions(spec: MigrationSpec, stage: Staging, source
   const planKey = migrationKeys(stage).plan(source.table);
   const stored = await getJson<PartitionRange[]>(s3, stage.bucket, planKey);
   if (stored) return stored;
-  const ranges = await planTable(spec, source);
+  const progress = { seen: 0 };
+  // On a clock: the COUNT(*) and the first rows of the ordered scan are each one long call on a large table.
+  const ranges = await heartbeatWhile(() => progress, () => planTable(spec, source, progress));
   await putJson(s3, stage.bucket, planKey, ranges);
   return ranges;
 }
 
-async function planTable(spec: MigrationSpec, source: SourceTable): Promise<PartitionRange[]> {
+async function planTable(spec: MigrationSpec, source: SourceTable, progress: { seen: number }): Promise<PartitionRange[]> {
   const db = await connectSource(spec);
   try {
     const table = `${quoteIdent(source.schema)}.${quoteIdent(source.table)}`;
@@ -39,10 +42,9 @@ async function planTable(spec: MigrationSpec, source: SourceTable): Promise<Part
     const picker = new BoundaryPicker(rows, partitions);
     if (partitions > 1) {
       const columns = source.splitColumns.map(quoteIdent).join(', ');
-      let seen = 0;
       for await (const row of streamRows(db, `SELECT ${columns} FROM ${table} ORDER BY ${columns}`, [], 10_000)) {
         picker.add(row.map(toKeyPart));
-        if (++seen % 100_000 === 0) Context.current().heartbeat({ seen });
+        progress.seen++;
       }
     }
     return picker.ranges(source.table, source.splitColumns);

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
+import { sourceTls, TLS_URL_OPTIONS, type SourceTls } from './mysql.js';
 
 export interface MysqlCli {
   binary: string;
@@ -57,7 +58,7 @@ export interface CliConnection {
 }
 
 /** URL options the fast readers reproduce; any other (ssl, charset, …) keeps the export on the driver. */
-const FAST_URL_OPTIONS = new Set(['socketPath']);
+const FAST_URL_OPTIONS = new Set(['socketPath', ...TLS_URL_OPTIONS]);
 
 /** A source URL's parts, read the way mysql2 reads it (ConnectionConfig.parseUrl). */
 export interface SourceEndpoint {
@@ -69,6 +70,7 @@ export interface SourceEndpoint {
   database: string;
   /** `?socketPath=`: a Unix socket instead of TCP. */
   socket?: string;
+  tls: SourceTls;
 }
 
 /**
@@ -92,16 +94,22 @@ export function sourceEndpoint(url: string, Unavailable: new (message: string) =
     password: decodeURIComponent(where.password),
     database: decodeURIComponent(where.pathname.replace(/^\//, '')),
     socket: where.searchParams.get('socketPath') ?? undefined,
+    tls: sourceTls(where),
   };
 }
 
 /**
  * The client options for a source URL: host and port over TCP, or
- * `?socketPath=` for a Unix socket; no TLS, as mysql2 without an `ssl` option.
+ * `?socketPath=` for a Unix socket; TLS as the URL's `ssl-mode` says (none
+ * without it, as mysql2 without an `ssl` option). MariaDB's client checks a
+ * certificate only together with the host name, so VERIFY_CA is left to the
+ * driver.
  */
 export function cliConnection(url: string): CliConnection {
-  const { host, port, user, password, database, socket } = sourceEndpoint(url, CliUnavailable, 'the command-line export');
-  const args = ['--no-defaults', '--skip-ssl', '--connect-timeout=10', '--max-allowed-packet=1073741824', '--default-character-set=utf8mb4'];
+  const { host, port, user, password, database, socket, tls } = sourceEndpoint(url, CliUnavailable, 'the command-line export');
+  if (tls.mode === 'VERIFY_CA') throw new CliUnavailable('the source URL sets ssl-mode=VERIFY_CA, which MariaDB\'s client cannot check without the host name');
+  const tlsArgs = tls.mode === 'DISABLED' ? ['--skip-ssl'] : tls.mode === 'REQUIRED' ? ['--ssl'] : ['--ssl', `--ssl-ca=${tls.ca}`, '--ssl-verify-server-cert'];
+  const args = ['--no-defaults', ...tlsArgs, '--connect-timeout=10', '--max-allowed-packet=1073741824', '--default-character-set=utf8mb4'];
   if (socket) args.push('--protocol=SOCKET', `--socket=${socket}`);
   else args.push('--protocol=TCP', `--host=${host}`, `--port=${port}`);
   if (user) args.push(`--user=${user}`);

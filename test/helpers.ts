@@ -173,7 +173,7 @@ export async function activitiesLeftRunning(ferry: FerryClient, workflowId: stri
 export async function startProxiedWorker(
   prefix: string,
   service: 'kinesis' | 's3' | 'dynamodb' = 'kinesis',
-): Promise<{ proxy: HoldingProxy; queue: string; client: FerryClient; stop: (workflowId?: string) => Promise<void> }> {
+): Promise<{ proxy: HoldingProxy; queue: string; worker: ChildProcess; client: FerryClient; stop: (workflowId?: string) => Promise<void> }> {
   const config = loadConfig();
   const proxy = await HoldingProxy.start(config.aws.endpoints[service]!);
   const queue = uniqueName(prefix);
@@ -185,7 +185,7 @@ export async function startProxiedWorker(
     await stopProcess(worker);
     await client.close();
   };
-  return { proxy, queue, client, stop };
+  return { proxy, queue, worker, client, stop };
 }
 
 /** Resolves once apply's readers have checkpointed: capture and apply both at work. */
@@ -219,7 +219,9 @@ export async function within<T>(work: Promise<T>, ms: number, what: string): Pro
  * call to a stalled service does; released, everything flows again. Stalled,
  * the connections open at that moment (and, if asked, those opened for a while
  * after) drop whatever they carry from then on, as connections cut by a
- * middlebox do, while later ones pass.
+ * middlebox do, while later ones pass. Slowed, a connection carries bytes at a
+ * trickle, as a slow link does: a call through it takes long, yet bytes keep
+ * moving.
  */
 export class HoldingProxy {
   private held = false;
@@ -227,30 +229,43 @@ export class HoldingProxy {
   private holdTrigger?: (bytes: string) => boolean;
   private stallNewUntil = 0;
   private readonly waiting: (() => void)[] = [];
-  private readonly links = new Set<{ sockets: net.Socket[]; stalled: boolean }>();
+  /** Set by slowFrom: the client bytes that slow their connection, and to what rate. */
+  private slowTrigger?: { picks: (bytes: string) => boolean; bytesPerSecond: number };
+  private readonly links = new Set<{ sockets: net.Socket[]; stalled: boolean; bytesPerSecond?: number }>();
   private readonly server: net.Server;
   /** Where to point the client instead of the service: http://127.0.0.1:PORT. */
   url = '';
   /** Bytes that stalled connections dropped. */
   dropped = 0;
+  /** Connections slowFrom has slowed. */
+  slowed = 0;
 
   private constructor(upstream: URL) {
     this.server = net.createServer((client) => {
       const service = net.connect(Number(upstream.port), upstream.hostname);
-      const link = { sockets: [client, service], stalled: Date.now() < this.stallNewUntil };
+      const link: { sockets: net.Socket[]; stalled: boolean; bytesPerSecond?: number } = { sockets: [client, service], stalled: Date.now() < this.stallNewUntil };
       this.links.add(link);
-      const forward = (from: net.Socket, into: net.Socket) =>
+      const forward = (from: net.Socket, into: net.Socket): Trickle => {
+        const trickle = new Trickle(into);
         from.on('data', (chunk: Buffer) => {
           if (from === client && this.holdTrigger?.(chunk.toString('latin1'))) this.hold();
+          if (from === client && this.slowTrigger?.picks(chunk.toString('latin1'))) {
+            link.bytesPerSecond = this.slowTrigger.bytesPerSecond;
+            this.slowed++;
+          }
           if (link.stalled) this.dropped += chunk.length;
           else if (this.held) this.waiting.push(() => into.write(chunk));
+          else if (link.bytesPerSecond !== undefined || trickle.busy) trickle.push(chunk, link.bytesPerSecond ?? Infinity);
           else into.write(chunk);
         });
+        return trickle;
+      };
       forward(client, service);
-      forward(service, client);
-      // A stalled connection's client side hears nothing of the service closing its side either.
-      service.on('error', () => link.stalled || client.destroy());
-      service.on('close', () => link.stalled || client.destroy());
+      const toClient = forward(service, client);
+      // A stalled connection's client side hears nothing of the service closing its side either; a slowed one hears
+      // of it once the bytes before the close have trickled through.
+      service.on('error', () => link.stalled || toClient.drained(() => client.destroy()));
+      service.on('close', () => link.stalled || toClient.drained(() => client.destroy()));
       // A stalled connection's service side hears nothing of the client going either, as when its host vanishes:
       // it stays open until the service gives up on it (or the proxy closes).
       client.on('error', () => link.stalled || service.destroy());
@@ -279,6 +294,14 @@ export class HoldingProxy {
     this.holdTrigger = trigger;
   }
 
+  /**
+   * Once the client sends bytes that `trigger` picks on a connection (a request line, a query), that connection
+   * carries at most `bytesPerSecond` each way from then on; other connections pass as before.
+   */
+  slowFrom(trigger: (bytes: string) => boolean, bytesPerSecond: number): void {
+    this.slowTrigger = { picks: trigger, bytesPerSecond };
+  }
+
   /** What waited passes, in order, and so does everything after it. */
   release(): void {
     this.held = false;
@@ -299,5 +322,47 @@ export class HoldingProxy {
     this.release();
     for (const link of this.links) for (const socket of link.sockets) socket.destroy();
     return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+/** Bytes written on to a socket at a bounded rate, a tenth of a second's worth at a time, in order. */
+class Trickle {
+  private readonly queue: Buffer[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private bytesPerSecond = Infinity;
+  private onDrained: (() => void) | undefined;
+
+  constructor(private readonly into: net.Socket) {}
+
+  /** `then` once every byte pushed so far is written. */
+  drained(then: () => void): void {
+    if (this.queue.length) this.onDrained = then;
+    else then();
+  }
+
+  get busy(): boolean {
+    return this.queue.length > 0;
+  }
+
+  push(chunk: Buffer, bytesPerSecond: number): void {
+    this.bytesPerSecond = bytesPerSecond;
+    this.queue.push(chunk);
+    this.timer ??= setTimeout(() => this.pump(), 0);
+  }
+
+  private pump(): void {
+    let budget = Math.max(1, Math.floor(this.bytesPerSecond / 10));
+    const pieces: Buffer[] = [];
+    while (budget > 0 && this.queue.length) {
+      const head = this.queue[0]!;
+      const piece = head.subarray(0, budget);
+      pieces.push(piece);
+      budget -= piece.length;
+      if (piece.length === head.length) this.queue.shift();
+      else this.queue[0] = head.subarray(piece.length);
+    }
+    if (!this.into.destroyed) this.into.write(Buffer.concat(pieces));
+    this.timer = this.queue.length ? setTimeout(() => this.pump(), 100) : undefined;
+    if (!this.timer) this.onDrained?.();
   }
 }

@@ -24,3 +24,15 @@ test('a source URL with driver options the client does not reproduce (TLS, chars
   assert.throws(() => cliConnection('mysql://app:pw@db/shop?ssl=%7B%22rejectUnauthorized%22%3Atrue%7D'), (err: unknown) => err instanceof CliUnavailable && /"ssl"/.test(err.message));
   assert.throws(() => cliConnection('mysql://app:pw@db/shop?charset=latin1'), CliUnavailable);
 });
+
+test("a source URL's ssl-mode and ssl-ca become the client's TLS options; a bad mode or a verifying one without a CA is refused by name", () => {
+  const tlsArgs = (query: string) => cliConnection(`mysql://app:pw@db/shop${query}`).args.filter((a) => a.includes('ssl'));
+  assert.deepEqual(tlsArgs(''), ['--skip-ssl']);
+  assert.deepEqual(tlsArgs('?ssl-mode=disabled'), ['--skip-ssl']);
+  assert.deepEqual(tlsArgs('?ssl-mode=REQUIRED'), ['--ssl']);
+  assert.deepEqual(tlsArgs('?ssl-mode=VERIFY_IDENTITY&ssl-ca=%2Fetc%2Fca.pem'), ['--ssl', '--ssl-ca=/etc/ca.pem', '--ssl-verify-server-cert']);
+  assert.deepEqual(tlsArgs('?ssl-ca=%2Fetc%2Fca.pem'), ['--ssl', '--ssl-ca=/etc/ca.pem', '--ssl-verify-server-cert'], 'a CA alone means VERIFY_IDENTITY');
+  assert.throws(() => cliConnection('mysql://app:pw@db/shop?ssl-mode=VERIFY_CA&ssl-ca=%2Fetc%2Fca.pem'), (err: unknown) => err instanceof CliUnavailable && /VERIFY_CA/.test(err.message));
+  assert.throws(() => cliConnection('mysql://app:pw@db/shop?ssl-mode=sometimes'), /ssl-mode=sometimes: expected one of DISABLED, REQUIRED, VERIFY_CA, VERIFY_IDENTITY/);
+  assert.throws(() => cliConnection('mysql://app:pw@db/shop?ssl-mode=VERIFY_IDENTITY'), /needs ssl-ca=/);
+});

@@ -39,9 +39,11 @@ import { SpecError, parseSpec, type MigrationSpec, type MigrationSpecInput } fro
 const retry = { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 10 };
 
 const { preflight } = proxyActivities<typeof activities>({ startToCloseTimeout: '10 minutes', retry: { ...retry, maximumAttempts: 3 } });
-const { planPartitions } = proxyActivities<typeof activities>({ startToCloseTimeout: '1 hour', heartbeatTimeout: '2 minutes', retry });
+// Planning, export and transform heartbeat on a clock through their long calls (activities/heartbeat.ts), so a short
+// heartbeat timeout is safe: a killed worker's work moves to another worker within seconds, as the load's does.
+const { planPartitions } = proxyActivities<typeof activities>({ startToCloseTimeout: '1 hour', heartbeatTimeout: '20 seconds', retry });
 const { readManifest } = proxyActivities<typeof activities>({ startToCloseTimeout: '1 minute', retry });
-const bulkStage = { startToCloseTimeout: '4 hours', heartbeatTimeout: '2 minutes', retry } as const;
+const bulkStage = { startToCloseTimeout: '4 hours', heartbeatTimeout: '20 seconds', retry } as const;
 const tryCancelBulk = proxyActivities<typeof activities>(bulkStage);
 // An abort waits until the partitions in flight have stopped, so nothing writes the target once the run is cancelled.
 const waitCancelBulk = proxyActivities<typeof activities>({ ...bulkStage, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED });

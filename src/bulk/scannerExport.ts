@@ -104,7 +104,7 @@ export function scannerEngine(): Promise<Engine> {
   return engine;
 }
 
-/** Attaches `endpoint` once per worker (no compression, no TLS, as mysql2 connects); returns its catalog name. */
+/** Attaches `endpoint` once per worker (no compression; TLS as the URL's ssl-mode says); returns its catalog name. */
 export function attachSource(found: Engine, endpoint: SourceEndpoint): Promise<string> {
   const key = JSON.stringify(endpoint);
   let alias = found.attached.get(key);
@@ -125,7 +125,9 @@ export function attachSource(found: Engine, endpoint: SourceEndpoint): Promise<s
         ];
         if (endpoint.socket) secret.push(`SOCKET ${sqlString(endpoint.socket)}`);
         await duck.run(`CREATE OR REPLACE TEMPORARY SECRET ${duckIdent(name)} (${secret.join(', ')})`);
-        await duck.run(`ATTACH 'compress=false ssl_mode=disabled' AS ${duckIdent(name)} (TYPE mysql, SECRET ${duckIdent(name)})`);
+        // TLS as the URL's ssl-mode says: MySQL's client library takes the same mode names.
+        const tls = [`ssl_mode=${endpoint.tls.mode.toLowerCase()}`, ...(endpoint.tls.ca ? [`ssl_ca=${endpoint.tls.ca}`] : [])];
+        await duck.run(`ATTACH ${sqlString(['compress=false', ...tls].join(' '))} AS ${duckIdent(name)} (TYPE mysql, SECRET ${duckIdent(name)})`);
         return name;
       } finally {
         duck.closeSync();

@@ -66,6 +66,18 @@ export function encodeRow(row: Record<string, unknown>): EventRow {
   return Object.fromEntries(Object.entries(row).map(([k, v]) => [k, encodeValue(v)]));
 }
 
+/**
+ * A row image as the binlog reader decoded it, in the staged representation
+ * the bulk copy's export gives the same row. The reader adds 1900 to YEAR's
+ * stored byte, so YEAR 0000 (stored as 0) comes out as 1900; YEAR holds only
+ * 0000 and 1901–2155, so a 1900 is always 0000.
+ */
+export function encodeBinlogRow(row: Record<string, unknown>, yearColumns: string[]): EventRow {
+  const image = encodeRow(row);
+  for (const name of yearColumns) if (image[name] === 1900) image[name] = 0;
+  return image;
+}
+
 /** Kinesis partition key (≤ 256 characters): one row's changes share a shard. */
 export function partitionKeyOf(table: string, key: EventRow): string {
   const text = `${table}|${JSON.stringify(key)}`;

@@ -103,6 +103,40 @@ function mysqlSocket(ctx: StackContext): string {
   return inStack.length < 100 ? inStack : `/tmp/ferry-mysql-${ctx.ports.mysql}.sock`;
 }
 
+/** Where the stack's MariaDB keeps its TLS files: the CA a client verifies the server with, and the server's pair. */
+export function mysqlTlsFiles(stackDir: string): { ca: string; cert: string; key: string } {
+  const dir = path.join(serviceFiles(stackDir, 'mysql').dir, 'tls');
+  return { ca: path.join(dir, 'ca.pem'), cert: path.join(dir, 'server-cert.pem'), key: path.join(dir, 'server-key.pem') };
+}
+
+/**
+ * A throwaway CA and a server certificate for 127.0.0.1 and localhost, made
+ * once with openssl, so the local MariaDB also accepts TLS (plaintext still
+ * works): what tests of TLS to the source connect with. Without openssl the
+ * server starts without TLS, and says so in its install log.
+ */
+async function ensureMysqlTls(stackDir: string, log: string): Promise<string[]> {
+  const files = mysqlTlsFiles(stackDir);
+  if (!fs.existsSync(files.key)) {
+    const dir = path.dirname(files.ca);
+    fs.mkdirSync(dir, { recursive: true });
+    const caKey = path.join(dir, 'ca-key.pem');
+    const request = path.join(dir, 'server.csr');
+    const names = path.join(dir, 'san.cnf');
+    fs.writeFileSync(names, 'subjectAltName = IP:127.0.0.1, DNS:localhost\n');
+    try {
+      await runCommand('mysql', 'openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '3650', '-subj', '/CN=ferry local CA', '-keyout', caKey, '-out', files.ca], { logFile: log });
+      await runCommand('mysql', 'openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-keyout', `${files.key}.new`, '-out', request], { logFile: log });
+      await runCommand('mysql', 'openssl', ['x509', '-req', '-in', request, '-CA', files.ca, '-CAkey', caKey, '-CAcreateserial', '-days', '3650', '-extfile', names, '-out', files.cert], { logFile: log });
+      fs.renameSync(`${files.key}.new`, files.key);
+    } catch (err) {
+      fs.appendFileSync(log, `no TLS for the local MariaDB: ${(err as Error).message}\n`);
+      return [];
+    }
+  }
+  return [`--ssl-ca=${files.ca}`, `--ssl-cert=${files.cert}`, `--ssl-key=${files.key}`];
+}
+
 const mysqlPart: Part = {
   name: 'mysql',
   async prepare(ctx) {
@@ -116,6 +150,7 @@ const mysqlPart: Part = {
       await runCommand('mysql', 'mariadb-install-db', ['--no-defaults', `--datadir=${dataDir}`, '--user=root', '--auth-root-authentication-method=socket', '--skip-test-db'], { logFile: log });
     }
     const socket = mysqlSocket(ctx);
+    const tls = await ensureMysqlTls(ctx.config.stackDir, log);
     return {
       name: 'mysql',
       ports: [{ port: ctx.ports.mysql, variable: 'FERRY_MYSQL_PORT' }],
@@ -142,6 +177,7 @@ const mysqlPart: Part = {
         // A throwaway local database: trade crash durability for speed.
         '--innodb-flush-log-at-trx-commit=2',
         '--sync-binlog=0',
+        ...tls,
       ],
       healthy: () => mysqlPart.healthy(ctx),
       startTimeoutMs: 60_000,
