@@ -147,7 +147,8 @@ export async function freezeAndFlip(spec: MigrationSpec, tables: SourceTable[], 
     if (check.differing) {
       throw ApplicationFailure.nonRetryable(
         `after the drain ${check.differing} of the ${check.items} items changed in the last ${check.coveredMs} ms differ between the source and the target, first: ` +
-          `${check.mismatches.map((m) => `${m.table} ${m.key}: source ${m.source}, target ${m.target}`).join('; ')}. ` +
+          // Keys only: the message lands in Temporal's history. FERRY_FAILURE_VALUES=1 on the workers shows the items too.
+          `${check.mismatches.map((m) => (process.env.FERRY_FAILURE_VALUES === '1' ? `${m.table} ${m.key}: source ${m.source}, target ${m.target}` : `${m.table} ${m.key}`)).join('; ')}. ` +
           'The freeze was released and the routing left on MySQL; the run fails. Run `ferry verify` for the whole table, then `ferry resume`',
         'CutoverItemsDiffer',
       );

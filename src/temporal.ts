@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import type { TLSConfig } from '@temporalio/client';
+import { dataConverterFromEnv } from './codec.js';
 import type { TemporalConfig } from './config.js';
 
 export function tlsOptions(temporal: TemporalConfig): TLSConfig | undefined {
@@ -22,7 +23,8 @@ export function connectionOptions(temporal: TemporalConfig) {
 export async function connectClient(temporal: TemporalConfig): Promise<Client> {
   try {
     const connection = await Connection.connect({ ...connectionOptions(temporal), connectTimeout: 10_000 });
-    return new Client({ connection, namespace: temporal.namespace });
+    const dataConverter = dataConverterFromEnv();
+    return new Client({ connection, namespace: temporal.namespace, ...(dataConverter ? { dataConverter } : {}) });
   } catch (err) {
     throw new Error(
       `cannot reach Temporal at ${temporal.address} (namespace ${temporal.namespace}): ${(err as Error).message}. ` +

@@ -402,7 +402,8 @@ test('a target item that differs from the source after the drain rolls the cutov
   }
   assert.match(refusal.message, /items changed in the last \d+ ms differ between the source and the target/);
   assert.ok(refusal.message.includes(`customer_orderid=${row.customerid}|${row.orderid}, productid=${row.productid}`), refusal.message);
-  assert.match(refusal.message, /"quantity":\{"N":"999"\}/);
+  // Keys only: the message lands in Temporal's history (FERRY_FAILURE_VALUES=1 on the workers shows the items).
+  assert.doesNotMatch(refusal.message, /"quantity"|"N":"999"/, 'no item contents in the failure message');
   await assert.rejects(migration.result(), /differ between the source and the target|Activity task failed|Workflow execution failed/);
 
   // Nothing flipped, and the fence lets the application write to MySQL again.

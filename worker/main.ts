@@ -9,6 +9,7 @@ import * as activities from '../activities/index.js';
 import { resolveRegion } from '../src/aws.js';
 import { scannerEngine } from '../src/bulk/scannerExport.js';
 import { loadConfig, projectRoot } from '../src/config.js';
+import { dataConverterFromEnv } from '../src/codec.js';
 import { connectionOptions } from '../src/temporal.js';
 
 const LOG_LEVELS: LogLevel[] = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'];
@@ -35,8 +36,11 @@ export async function createWorker(config = loadConfig()): Promise<Worker> {
   // A failure is remembered and reported by the exports, which then use another reader.
   scannerEngine().catch(() => {});
   const connection = await NativeConnection.connect(connectionOptions(config.temporal));
+  const dataConverter = dataConverterFromEnv();
   return Worker.create({
     connection,
+    // FERRY_PAYLOAD_KEY: what the workflows put in history is encrypted (src/codec.ts).
+    ...(dataConverter ? { dataConverter } : {}),
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     workflowsPath: path.join(projectRoot(), 'workflows', 'index.ts'),
