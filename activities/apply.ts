@@ -24,7 +24,7 @@ import { loadConfig } from '../src/config.js';
 import { failFastOnPermanent } from '../src/errors.js';
 import { itemKey } from '../src/mapping/item.js';
 import { keyAttributes, keyColumns } from '../src/mapping/tableMapping.js';
-import { ConversionError } from '../src/mapping/types.js';
+import { ConversionError, failureReason } from '../src/mapping/types.js';
 import { queryOwnWorkflow } from '../src/ownWorkflow.js';
 import { getJson } from '../src/s3.js';
 import type { MigrationSpec } from '../src/spec.js';
@@ -205,7 +205,7 @@ async function applyShard(spec: MigrationSpec, stage: Staging, request: ApplyReq
       plan = applyPlan(event, source, request.versionsTable, spec.conversion, spec.sql[source.table] === undefined ? undefined : sqlShape(source, shaped));
     } catch (err) {
       if (!(err instanceof ConversionError || err instanceof RowSqlError)) throw err;
-      await badChange(event, err.message);
+      await badChange(event, err.message, failureReason(err));
       return [];
     }
     const last = plan.transactions.length - 1;
@@ -218,10 +218,11 @@ async function applyShard(spec: MigrationSpec, stage: Staging, request: ApplyReq
    * `dead-letter` sets it aside in staging (apply/dead-letters/VERSION.json, the event and the reason), counts
    * it and goes on, so a resumed run does not stop on it again.
    */
-  const badChange = async (event: ChangeEvent, reason: string) => {
+  const badChange = async (event: ChangeEvent, reason: string, shownReason = reason) => {
     const where = `${event.table} row (${Object.entries(event.key).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(', ')}), change ${event.version}`;
     if (spec.errors.policy === 'fail') {
-      throw ApplicationFailure.nonRetryable(`${where}: ${reason}. Fix the row on the source, or set spec.errors.policy "dead-letter" and \`ferry resume ${spec.name}\``, 'BadRecord');
+      // The failure message lands in Temporal's history: without the row's value (src/mapping/types.ts failureReason).
+      throw ApplicationFailure.nonRetryable(`${where}: ${shownReason}. Fix the row on the source, or set spec.errors.policy "dead-letter" and \`ferry resume ${spec.name}\``, 'BadRecord');
     }
     await s3.send(new PutObjectCommand({ Bucket: stage.bucket, Key: changeDeadLetterKey(stage, event.version), Body: JSON.stringify({ ...event, reason }) }));
     state.deadLetters++;

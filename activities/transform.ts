@@ -15,7 +15,7 @@ import { loadConfig } from '../src/config.js';
 import { checkItemSize, groupToItem, rowToItem, type Item, type Row } from '../src/mapping/item.js';
 import { ItemChecksum, itemToLine } from '../src/mapping/itemJson.js';
 import { keyColumns } from '../src/mapping/tableMapping.js';
-import { ConversionError, stagingType, templateText } from '../src/mapping/types.js';
+import { ConversionError, failureReason, stagingType, templateText } from '../src/mapping/types.js';
 import { deleteObject, downloadFile, uploadFile } from '../src/s3.js';
 import type { MigrationSpec } from '../src/spec.js';
 import { heartbeatWhile } from './heartbeat.js';
@@ -90,7 +90,7 @@ export async function transformPartition(spec: MigrationSpec, stage: Staging, so
             // The fix is usually in the source row: a resumed run must read this partition again, not its stale export.
             await deleteObject(s3, stage.bucket, keys.exported);
             throw ApplicationFailure.nonRetryable(
-              `${source.schema}.${source.table} row (${key}): ${err.message}. ` +
+              `${source.schema}.${source.table} row (${key}): ${failureReason(err)}. ` +
                 'Fix the row and run `ferry resume`, or set such rows aside with `ferry resume --spec` and spec.errors.policy "dead-letter"; a mapping change needs a new migration',
               'BadRecord',
             );

@@ -301,5 +301,7 @@ test('a change that writes a zero month fails the run as a bad record in catch-u
     throw err;
   });
   assert.equal(failed.code, 1, failed.stdout + failed.stderr);
-  assert.match(failed.stderr, /column day: value 2024-00-15 is a zero month, which names no day of the calendar/);
+  // Named without the value, which would land in Temporal's history (the dead-letter reason keeps it).
+  assert.match(failed.stderr, /column day: value ‹value› is a zero month, which names no day of the calendar/);
+  assert.ok(!failed.stderr.includes('2024-00-15'), 'the bad value stays out of the failure message');
 });

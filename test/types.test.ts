@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decimalExponent } from '../src/mapping/dynamoNumber.js';
-import { classifyColumn, ConversionError, fromMysql, significantDigits, stagingType, toAttributeValue, type ColumnInfo, type SourceColumn } from '../src/mapping/types.js';
+import { classifyColumn, ConversionError, failureReason, fromMysql, significantDigits, stagingType, toAttributeValue, type ColumnInfo, type SourceColumn } from '../src/mapping/types.js';
 
 function column(columnType: string, dataType = columnType.replace(/\(.*$/, '').replace(/ .*$/, ''), precision: number | null = null, scale: number | null = null): SourceColumn {
   const info: ColumnInfo = { COLUMN_NAME: 'c', DATA_TYPE: dataType, COLUMN_TYPE: columnType, IS_NULLABLE: 'YES', NUMERIC_PRECISION: precision, NUMERIC_SCALE: scale };
@@ -168,4 +168,24 @@ test('a type ferry cannot map is refused at classification, naming the column an
     () => classifyColumn('shop.places', { COLUMN_NAME: 'area', DATA_TYPE: 'geometry', COLUMN_TYPE: 'geometry', IS_NULLABLE: 'NO', NUMERIC_PRECISION: null, NUMERIC_SCALE: null }),
     /column shop\.places\.area has type geometry, which ferry cannot map to DynamoDB; exclude it with "exclude-columns"/,
   );
+});
+
+test('a bad value’s failure text hides the value (it lands in Temporal’s history) unless FERRY_FAILURE_VALUES=1; the full reason stays for dead letters', () => {
+  const err = (() => {
+    try {
+      convert(column('date'), '2024-00-15');
+    } catch (e) {
+      return e as ConversionError;
+    }
+    throw new Error('no error');
+  })();
+  assert.match(err.message, /value 2024-00-15 is a zero month/);
+  assert.equal(failureReason(err), 'column c: value ‹value› is a zero month, which names no day of the calendar and has no DynamoDB form; fix the row in the source, or set such rows aside with spec.errors.policy "dead-letter"');
+  process.env.FERRY_FAILURE_VALUES = '1';
+  try {
+    assert.equal(failureReason(err), err.message);
+  } finally {
+    delete process.env.FERRY_FAILURE_VALUES;
+  }
+  assert.throws(() => convert(column('decimal'), '1'.repeat(39)), (e: unknown) => e instanceof ConversionError && !failureReason(e).includes('1'.repeat(39)) && /not a number DynamoDB can hold/.test(failureReason(e)));
 });

@@ -5,7 +5,7 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { dynamoNumberProblem } from './dynamoNumber.js';
 import { keyAttributes, keyColumns, templateColumns, type ComputedAttribute, type TableMapping } from './tableMapping.js';
-import { ConversionError, templateText, toAttributeValue, type ConversionOptions, type SourceColumn, type StagedValue } from './types.js';
+import { ConversionError, NUMBER_HIDDEN, templateText, toAttributeValue, type ConversionOptions, type SourceColumn, type StagedValue } from './types.js';
 
 export type Item = Record<string, AttributeValue>;
 export type Row = Record<string, StagedValue>;
@@ -40,9 +40,9 @@ function computedValue(attribute: ComputedAttribute, row: Row): AttributeValue |
   const text = fillTemplate(template, row, attribute.name);
   switch (attribute.subType) {
     case 'number':
-      if (!/^-?\d+(\.\d+)?([eE][+-]?\d+)?$/.test(text)) throw new ConversionError(attribute.name, `"${text}" is not a number, but attribute-sub-type is "number"`);
+      if (!/^-?\d+(\.\d+)?([eE][+-]?\d+)?$/.test(text)) throw new ConversionError(attribute.name, `"${text}" is not a number, but attribute-sub-type is "number"`, text);
       const problem = dynamoNumberProblem(text);
-      if (problem) throw new ConversionError(attribute.name, problem);
+      if (problem) throw new ConversionError(attribute.name, problem, text, NUMBER_HIDDEN);
       return { N: text };
     case 'binary':
       return { B: Buffer.from(text, 'base64') };
@@ -130,7 +130,7 @@ export function groupAttributeName(mapping: TableMapping, row: Row): string {
   if (nameValue === null || nameValue === undefined) throw new ConversionError(nameColumn, 'attribute-name-column is NULL; each row needs an attribute name');
   const name = templateText(nameValue);
   if (name === mapping.partitionKey || name === mapping.sortKey) {
-    throw new ConversionError(nameColumn, `value "${name}" would overwrite the key attribute of the same name`);
+    throw new ConversionError(nameColumn, `value "${name}" would overwrite the key attribute of the same name`, String(name));
   }
   return name;
 }

@@ -129,13 +129,29 @@ export const DEFAULT_CONVERSION: ConversionOptions = { temporal: 'iso', nulls: '
 
 /** A value DynamoDB cannot hold as mapped; the message names the column and the fix. */
 export class ConversionError extends Error {
+  /** The message without the row's value: what failure messages (Temporal's history) carry by default. */
+  readonly redacted: string;
+
+  /** `value`: the row's value the reason quotes, hidden in `redacted` (as is all of `hiddenReason`'s place when given). */
   constructor(
     readonly column: string,
     reason: string,
+    value?: string,
+    hiddenReason?: string,
   ) {
     super(`column ${column}: ${reason}`);
     this.name = 'ConversionError';
+    const hidden = hiddenReason ?? (value ? reason.split(value).join('‹value›') : reason);
+    this.redacted = `column ${column}: ${hidden}`;
   }
+}
+
+/**
+ * What a failure message says of a bad value: the reason without the row's value, unless the workers run
+ * with FERRY_FAILURE_VALUES=1. Failure messages land in Temporal's history; dead letters (in staging) keep it all.
+ */
+export function failureReason(err: Error): string {
+  return err instanceof ConversionError && process.env.FERRY_FAILURE_VALUES !== '1' ? err.redacted : err.message;
 }
 
 /** Normalises what the mysql2 driver returns (bigNumberStrings, dateStrings, jsonStrings) into a staged value. */
@@ -186,10 +202,13 @@ export function selectExpression(column: SourceColumn, quote: (name: string) => 
   return column.family === 'float' && isSinglePrecision(column) ? `(${quote(column.name)} + 0E0)` : quote(column.name);
 }
 
+/** A number DynamoDB cannot hold, said without the value (dynamoNumberProblem quotes it normalised). */
+export const NUMBER_HIDDEN = 'the value is not a number DynamoDB can hold (more than 38 significant digits, or out of its range). Map the column to a string ("attribute-sub-type": "string") or change the value in the source';
+
 function numberValue(column: SourceColumn, text: string): AttributeValue {
   const problem = dynamoNumberProblem(text);
   if (problem) {
-    throw new ConversionError(column.name, `${problem}. Map the column to a string ("attribute-sub-type": "string") or change the value in the source`);
+    throw new ConversionError(column.name, `${problem}. Map the column to a string ("attribute-sub-type": "string") or change the value in the source`, text, NUMBER_HIDDEN);
   }
   return { N: text };
 }
@@ -225,14 +244,14 @@ const daysInMonth = (year: number, month: number) =>
 function calendarValue(column: SourceColumn, text: string): CalendarValue {
   const m = /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?)?$/.exec(text);
   const fix = 'fix the row in the source, or set such rows aside with spec.errors.policy "dead-letter"';
-  if (!m) throw new ConversionError(column.name, `value ${text} is not a date ferry can read (expected YYYY-MM-DD[ hh:mm:ss[.ffffff]]); ${fix}`);
+  if (!m) throw new ConversionError(column.name, `value ${text} is not a date ferry can read (expected YYYY-MM-DD[ hh:mm:ss[.ffffff]]); ${fix}`, text);
   const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
   if (month === 0 || day === 0) {
     const zero = month === 0 && day === 0 ? (year === 0 ? 'a zero date' : 'a zero month and day') : month === 0 ? 'a zero month' : 'a zero day';
-    throw new ConversionError(column.name, `value ${text} is ${zero}, which names no day of the calendar and has no DynamoDB form; ${fix}`);
+    throw new ConversionError(column.name, `value ${text} is ${zero}, which names no day of the calendar and has no DynamoDB form; ${fix}`, text);
   }
   if (month > 12 || day > daysInMonth(year, month)) {
-    throw new ConversionError(column.name, `value ${text} names no day of the calendar (${m[1]}-${m[2]} has no day ${m[3]}); ${fix}`);
+    throw new ConversionError(column.name, `value ${text} names no day of the calendar (${m[1]}-${m[2]} has no day ${m[3]}); ${fix}`, text, `the value names no day of the calendar; ${fix}`);
   }
   return { year, month, day, hour: Number(m[4] ?? 0), minute: Number(m[5] ?? 0), second: Number(m[6] ?? 0), fraction: m[7] ?? '' };
 }
@@ -263,7 +282,7 @@ export function toAttributeValue(column: SourceColumn, value: StagedValue, optio
       return numberValue(column, String(value));
     case 'float': {
       const n = Number(value);
-      if (!Number.isFinite(n)) throw new ConversionError(column.name, `value ${value} is not a finite number; DynamoDB numbers must be finite`);
+      if (!Number.isFinite(n)) throw new ConversionError(column.name, `value ${value} is not a finite number; DynamoDB numbers must be finite`, String(value));
       return numberValue(column, isSinglePrecision(column) ? float32Text(n) : String(n));
     }
     case 'bit':
@@ -284,7 +303,7 @@ export function toAttributeValue(column: SourceColumn, value: StagedValue, optio
       try {
         return jsonToAttributeValue(String(value));
       } catch (err) {
-        if (err instanceof JsonSyntaxError) throw new ConversionError(column.name, err.message);
+        if (err instanceof JsonSyntaxError) throw new ConversionError(column.name, err.message, String(value), 'the value is not valid JSON');
         throw err;
       }
     case 'set': {
