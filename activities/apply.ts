@@ -120,12 +120,21 @@ async function applyShard(spec: MigrationSpec, stage: Staging, request: ApplyReq
    * began shipping them. Once that is longer ago than the stream's retention, changes may have been trimmed
    * unread: applying the rest would lose them without a word, so the table fails loudly instead.
    */
+  // Read once per attempt: later checks are the clock's, so a reader re-reading a shard's start never waits on S3.
+  let shipping: Promise<{ since: string; retentionHours: number } | undefined> | undefined;
   const checkRetention = async () => {
-    const recorded = await getJson<RecordedStart>(s3, stage.bucket, captureStartKey(stage));
-    if (!recorded) return;
-    const since = recorded.shippingSince ?? recorded.recordedAt;
-    const summary = await kinesis.send(new DescribeStreamSummaryCommand({ StreamName: request.stream }), { abortSignal: context.cancellationSignal });
-    const retentionHours = summary.StreamDescriptionSummary?.RetentionPeriodHours ?? 24;
+    shipping ??= (async () => {
+      const recorded = await getJson<RecordedStart>(s3, stage.bucket, captureStartKey(stage));
+      if (!recorded) return undefined;
+      const summary = await kinesis.send(new DescribeStreamSummaryCommand({ StreamName: request.stream }), { abortSignal: context.cancellationSignal });
+      return { since: recorded.shippingSince ?? recorded.recordedAt, retentionHours: summary.StreamDescriptionSummary?.RetentionPeriodHours ?? 24 };
+    })();
+    const known = await shipping.catch((err: unknown) => {
+      shipping = undefined; // asked again next time
+      throw err;
+    });
+    if (!known) return;
+    const { since, retentionHours } = known;
     const ageHours = (Date.now() - Date.parse(since)) / 3_600_000;
     if (ageHours <= retentionHours) return;
     throw ApplicationFailure.nonRetryable(
@@ -139,7 +148,6 @@ async function applyShard(spec: MigrationSpec, stage: Staging, request: ApplyReq
 
   /** A fresh iterator after `sequence`, or from the shard's start: held ones expire after five minutes unused. */
   const iteratorAfter = async (sequence: string | undefined) => {
-    if (sequence === undefined) await checkRetention();
     const { ShardIterator } = await kinesis.send(
       new GetShardIteratorCommand({
         StreamName: request.stream,
@@ -367,6 +375,7 @@ async function applyShard(spec: MigrationSpec, stage: Staging, request: ApplyReq
     const include = new Set(pass.tables);
     const mainPass = state.oldestUnappliedAt; // the pass's pages set their own
     const until = BigInt(pass.until);
+    if (pass.sequence === undefined) await checkRetention();
     let passIterator = await iteratorAfter(pass.sequence);
     while (passIterator && (pass.sequence === undefined || BigInt(pass.sequence) < until)) {
       const page = await read(passIterator);
@@ -425,6 +434,8 @@ async function applyShard(spec: MigrationSpec, stage: Staging, request: ApplyReq
         iterator = await iteratorAfter(state.sequence);
         if (!iterator) break;
       }
+      // Reading from the shard's start to apply: the stream must still hold every change since capture began.
+      if (state.sequence === undefined) await checkRetention();
       const page = await read(iterator);
       // From this page on the reader knows its lag: the page's oldest record, and how far the stream runs past it.
       state.measured = true;

@@ -120,6 +120,8 @@ export interface PreflightOptions {
   replay?: boolean;
   /** replayChanges only: replay even onto a target the routing says is live, or without the versions table. */
   force?: boolean;
+  /** verifyMigration: compares source and target, and touches nothing of change capture (stream, versions, routing). */
+  verify?: boolean;
 }
 
 async function checkCapture(spec: MigrationSpec, options: PreflightOptions, claimed: boolean): Promise<PreflightReport['capture']> {
@@ -361,7 +363,7 @@ export async function preflight(spec: MigrationSpec, options: PreflightOptions =
   const runId = Context.current().info.workflowExecution?.runId ?? '';
   const claim = await getJson<StagingClaim>(s3, bucket, claimKey);
   // A fresh start must not pick up another run's manifests: it would skip partitions its target never received.
-  if (claim && !options.resume && !options.replay && claim.runId !== runId) {
+  if (claim && !options.resume && !options.replay && !options.verify && claim.runId !== runId) {
     refuse(
       `staging s3://${bucket}/${stage.root}/ already holds migration ${claim.name} (claimed ${claim.claimedAt}): ` +
         `resume it with \`ferry resume ${spec.name}\`, give this migration a new name, or delete that folder to start over`,
@@ -369,9 +371,9 @@ export async function preflight(spec: MigrationSpec, options: PreflightOptions =
   }
   const tables = await describeSource(spec);
   await checkSql(spec, tables);
-  if (spec.capture) await checkCascades(spec, tables);
-  const capture = await checkCapture(spec, options, Boolean(claim));
+  if (spec.capture && !options.verify) await checkCascades(spec, tables);
+  const capture = options.verify ? undefined : await checkCapture(spec, options, Boolean(claim));
   const createdTables = await checkTarget(spec, tables);
-  if (!claim) await putJson(s3, bucket, claimKey, { name: spec.name, runId, claimedAt: new Date().toISOString() } satisfies StagingClaim);
+  if (!claim && !options.verify) await putJson(s3, bucket, claimKey, { name: spec.name, runId, claimedAt: new Date().toISOString() } satisfies StagingClaim);
   return { tables, createdTables, bucket, capture };
 }

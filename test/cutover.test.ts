@@ -432,7 +432,10 @@ async function freezeOnSilentService(label: string, maxFreezeMs: number, service
     const migration = await client.startMigration(spec);
     await waitForPhase(migration, 'catch-up', 1200);
     assert.equal(await sourceWrite(database, name, 'first'), true, 'a write during catch-up went to MySQL');
+    // From the freeze's first call on (its listing of the shards, for the stream): holding earlier would stall apply's
+    // readers too, whose lag the approval is measured by (a reader retried after a stalled read knows no lag).
     if (from) proxy.holdFrom(from);
+    else if (service === 'kinesis') proxy.holdFrom((bytes) => bytes.includes('Kinesis_20131202.ListShards'));
     else proxy.hold();
     const { approval } = await approvedCutover(migration);
     approval.catch(() => undefined); // observed by the caller, or never answered (a terminated run)
@@ -570,7 +573,10 @@ async function terminateWithWriteQueued(client: FerryClient, database: string, n
 }
 
 test('a run terminated while its freeze drains, with capture unable to hand over the changes it saw last, lets go of the fence at once: a write queued behind the freeze goes to MySQL, and the routing stays on MySQL', async () => {
-  const { database, name, client, stop } = await freezeOnSilentService('drain-terminated', 600_000, 's3');
+  // S3 goes silent at capture's hand-over of the changes it saw last: holding it earlier would stall capture's
+  // progress writes, and with them the stream that apply's lag (and so the approval) is measured by.
+  const handOver = (request: string) => request.startsWith('PUT ') && request.includes('/recent-changes.json');
+  const { database, name, client, stop } = await freezeOnSilentService('drain-terminated', 600_000, 's3', handOver);
   try {
     // The freeze has told capture where to stop (the last step before it lists the shards and drains).
     const dynamo = dynamoClient(config.aws);

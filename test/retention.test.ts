@@ -59,6 +59,8 @@ test('a table loaded after the stream’s retention has passed since capture beg
   // The bulk copy is still loading its first partition (10 s at this budget): make it 25 h since capture began shipping.
   const s3 = s3Client(config.aws);
   const key = `ferry/${name}/capture.json`;
+  // Once the copy loads (capture recorded its start before the export began).
+  await until(async () => (await migration.progress()).phase === 'bulk', 300, 100, 'the bulk copy never began');
   const recorded = (await getJson<RecordedStart>(s3, config.stagingBucket, key))!;
   const longAgo = new Date(Date.now() - 25 * 3_600_000).toISOString();
   await putJson(s3, config.stagingBucket, key, { ...recorded, recordedAt: longAgo, shippingSince: longAgo });

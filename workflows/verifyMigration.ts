@@ -45,7 +45,8 @@ const addHex = (a: string, b: string) => ((BigInt(`0x${a || '0'}`) + BigInt(`0x$
 export async function verifyMigration(input: MigrationSpecInput, options: { maxMismatches?: number } = {}): Promise<VerifyReport> {
   const spec = parseSpec(input);
   const maxMismatches = options.maxMismatches ?? 10;
-  const checked = await preflight(spec, { resume: true });
+  // Read-only against a migrated target: its staging folder is the migration's own, and capture is left alone.
+  const checked = await preflight(spec, { verify: true });
   const stage = staging(spec, checked.bucket);
   const tables: VerifyTableReport[] = [];
   for (const source of checked.tables) {
