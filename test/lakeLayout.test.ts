@@ -44,7 +44,7 @@ test('_ferry_seq sorts as text in binlog order, rows of one event included, and 
   assert.deepEqual([...seqs].sort(), seqs, 'text order is binlog order');
   const start = fullLoadSeq({ file: 'binlog.000010', position: 4 });
   assert.equal(start, '00000010.000000000004');
-  assert.ok(start > seqs[0] && start < seqs[1], 'the start sorts after earlier changes and before the change at its own position');
+  assert.ok(start > seqs[0]! && start < seqs[1]!, 'the start sorts after earlier changes and before the change at its own position');
 });
 
 test('the commit-time column is DMS’s yyyy-MM-dd HH:mm:ss.SSSSSS in UTC', () => {

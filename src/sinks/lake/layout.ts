@@ -83,7 +83,7 @@ export function changeSeq(version: string): string {
 export function fullLoadSeq(start: { file: string; position: number }): string {
   const m = /\.(\d+)$/.exec(start.file);
   if (!m) throw new Error(`binlog file name ${start.file} has no numeric suffix`);
-  return `${pad(BigInt(m[1]), FILE_DIGITS)}.${pad(BigInt(start.position), OFFSET_DIGITS)}`;
+  return `${pad(BigInt(m[1]!), FILE_DIGITS)}.${pad(BigInt(start.position), OFFSET_DIGITS)}`;
 }
 
 const pad = (n: bigint, digits: number) => n.toString().padStart(digits, '0');
