@@ -109,6 +109,7 @@ export function migrationKeys(stage: Staging) {
   return {
     claim: `${stage.root}/migration.json`,
     plan: (table: string) => `${stage.root}/${table}/plan.json`,
+    planProgress: (table: string) => `${stage.root}/${table}/plan-progress.json`,
   };
 }
 

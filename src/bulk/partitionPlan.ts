@@ -42,6 +42,13 @@ function sameKey(a: KeyTuple | undefined, b: KeyTuple): boolean {
   return a !== undefined && JSON.stringify(a) === JSON.stringify(b);
 }
 
+/** A BoundaryPicker's progress (planning's checkpoint). */
+export interface PickerState {
+  seen: number;
+  previous?: KeyTuple;
+  bounds: { key: KeyTuple; rowsBefore: number }[];
+}
+
 /**
  * Picks partition bounds from split keys streamed in key order, so the
  * partitions hold about `rows / partitions` rows each. Equal consecutive keys
@@ -51,7 +58,7 @@ function sameKey(a: KeyTuple | undefined, b: KeyTuple): boolean {
 export class BoundaryPicker {
   private seen = 0;
   private previous: KeyTuple | undefined;
-  private readonly bounds: { key: KeyTuple; rowsBefore: number }[] = [];
+  private bounds: { key: KeyTuple; rowsBefore: number }[] = [];
   private readonly perPartition: number;
 
   constructor(
@@ -59,6 +66,29 @@ export class BoundaryPicker {
     partitions: number,
   ) {
     this.perPartition = Math.max(1, Math.ceil(totalRows / Math.max(1, partitions)));
+  }
+
+  /** The last key fed, undefined before the first. */
+  get lastKey(): KeyTuple | undefined {
+    return this.previous;
+  }
+
+  /** Rows fed so far. */
+  get rowsSeen(): number {
+    return this.seen;
+  }
+
+  /** JSON of everything fed so far: a picker restored from it goes on as this one would. */
+  snapshot(): PickerState {
+    return { seen: this.seen, previous: this.previous, bounds: this.bounds };
+  }
+
+  static restore(totalRows: number, partitions: number, state: PickerState): BoundaryPicker {
+    const picker = new BoundaryPicker(totalRows, partitions);
+    picker.seen = state.seen;
+    picker.previous = state.previous;
+    picker.bounds = [...state.bounds];
+    return picker;
   }
 
   /** Feed the next key in ascending order. */
