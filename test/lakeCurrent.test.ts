@@ -268,3 +268,24 @@ test('DECIMAL(20,4) and TIMESTAMP columns keep their Parquet types and exact val
     { id: '2', amount: '-0.0001', paid_at: '1999-12-31 23:59:59.999999', receipt: null },
   ]);
 });
+
+test('a composite key merges per whole key: a change to one line of an order leaves its other lines alone', async () => {
+  const lake = newLake();
+  const lines = { order_id: 'BIGINT', line: 'INTEGER', qty: 'INTEGER' };
+  const full = await land(lake, 'full-0001', [loaded(1, '7, 1, 10'), loaded(2, '7, 2, 20'), loaded(3, '8, 1, 30')], lines);
+  const cdc = await land(lake, 'cdc-0001', [change('U', 1, '7, 2, 21'), change('D', 2, '8, 1, 30'), change('I', 3, '8, 2, 40')], lines);
+  const v1 = await mergeIntoCurrent(lake.store, TABLE, { changeFiles: [full, cdc], keyColumns: ['order_id', 'line'] });
+  const rows = await duck.runAndReadAll(`SELECT order_id, line, qty FROM read_parquet(${fileList(lake, v1)}) ORDER BY ALL`);
+  assert.deepEqual(rows.getRowsJson(), [['7', 1, 10], ['7', 2, 21], ['8', 2, 40]]);
+});
+
+test('a table whose every row is deleted publishes a snapshot with no files and its columns', async () => {
+  const lake = newLake();
+  const full = await land(lake, 'full-0001', [loaded(1, "1, 'ann', 'eu'")]);
+  await mergeIntoCurrent(lake.store, TABLE, { changeFiles: [full], keyColumns: ['id'] });
+  const cdc = await land(lake, 'cdc-0001', [change('D', 1, "1, 'ann', 'eu'")]);
+  const v2 = await mergeIntoCurrent(lake.store, TABLE, { changeFiles: [cdc], keyColumns: ['id'] });
+  assert.deepEqual(v2.files, []);
+  assert.deepEqual(v2.columns, ['id', 'name', 'region', '_ferry_ts', '_ferry_seq']);
+  assert.equal(fs.readFileSync(lake.store.url(`${TABLE}current/_symlink_format_manifest/manifest`), 'utf8'), '');
+});

@@ -204,17 +204,17 @@ export async function mergeIntoCurrent(store: LakeStore, tableRoot: string, inpu
 /**
  * Deletes what only snapshots older than the last `keep` reference: the
  * files in expired versions' folders that no retained snapshot carries
- * over, and those versions' own snapshot copies.
+ * over, and those versions' own snapshot copies. Deletes nothing when a
+ * retained snapshot's copy cannot be read: its files are unknown.
  */
 async function expireSnapshots(store: LakeStore, root: string, latest: CurrentSnapshot, keep: number): Promise<void> {
+  const oldest = latest.version - keep + 1;
   const retained = [latest];
-  for (let v = latest.previous; v !== undefined && retained.length < keep; ) {
+  for (let v = latest.version - 1; v >= Math.max(oldest, 1); v--) {
     const snapshot = await readSnapshotVersion(store, root, v);
-    if (!snapshot) break;
+    if (!snapshot) return;
     retained.push(snapshot);
-    v = snapshot.previous;
   }
-  const oldest = Math.min(...retained.map((s) => s.version));
   const referenced = new Set(retained.flatMap((s) => s.files.map((f) => f.key)));
   const versionOf = (key: string) => /^v(\d{8})\//.exec(key.slice(currentRoot(root).length))?.[1];
   const expired = (await store.list(`${currentRoot(root)}v`)).filter((key) => {

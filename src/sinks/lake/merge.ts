@@ -34,6 +34,8 @@ export interface MergeShape {
 }
 
 const OPS = ['I', 'U', 'D'];
+/** Columns the merge's SQL adds to rows on their way through: a source column of one of these names would be lost. */
+const MERGE_COLUMNS = ['_ferry_from_change', '_ferry_rank', '_ferry_partition'];
 
 async function rows(duck: DuckDBConnection, sql: string): Promise<Record<string, unknown>[]> {
   return (await duck.runAndReadAll(sql)).getRowObjectsJS() as Record<string, unknown>[];
@@ -68,6 +70,8 @@ export async function checkChangeFiles(duck: DuckDBConnection, files: LocalFile[
         );
       }
     }
+    const reserved = columns.find((c) => MERGE_COLUMNS.includes(c.toLowerCase()));
+    if (reserved) throw new Error(`${name} has a column ${duckIdent(reserved)}, a name the lake's merge uses for itself (${MERGE_COLUMNS.join(', ')}): rename the source column, or exclude it from the lake`);
     for (const column of columns) if (!(CHANGE_COLUMNS as readonly string[]).includes(column) && !sourceColumns.includes(column)) sourceColumns.push(column);
 
     const [badOp] = await rows(duck, `SELECT Op AS op, count(*) AS n FROM read_parquet(${sqlString(file)}) WHERE Op IS NULL OR Op NOT IN (${OPS.map(sqlString).join(', ')}) GROUP BY Op LIMIT 1`);
