@@ -16,9 +16,10 @@
  * the same folder by a rerun. One merger per table at a time: the caller
  * (one activity per table) guarantees it.
  */
+import type { DuckDBConnection } from '@duckdb/node-api';
 import fs from 'node:fs';
 import path from 'node:path';
-import { openScratch } from '../../bulk/duck.js';
+import { openScratch, type Scratch } from '../../bulk/duck.js';
 import { changedPartitionValues, checkChangeFiles, filesHoldingChangedKeys, FRESHNESS_COLUMNS, loadChanges, mergedPartitions, mergeLatest, writeMerged, type LocalFile } from './merge.js';
 import type { LakeStore } from './store.js';
 
@@ -112,6 +113,65 @@ function currentColumns(previous: CurrentSnapshot | undefined, sourceColumns: st
   return [...columns, ...freshness];
 }
 
+/** Downloads the change files and every current file of `previous` into `dir`; returns the local files, the current ones with their snapshot entries. */
+async function download(store: LakeStore, dir: string, changeFiles: string[], previous: CurrentFile[]) {
+  const local = (group: string, i: number) => path.join(dir, group, `${String(i).padStart(6, '0')}.parquet`);
+  fs.mkdirSync(path.join(dir, 'changes'));
+  fs.mkdirSync(path.join(dir, 'current'));
+  const changes: LocalFile[] = [];
+  for (const [i, key] of changeFiles.entries()) {
+    changes.push({ file: local('changes', i), name: store.url(key) });
+    await store.getFile(key, local('changes', i));
+  }
+  const current = new Map<string, CurrentFile>();
+  for (const [i, file] of previous.entries()) {
+    current.set(local('current', i), file);
+    await store.getFile(file.key, local('current', i));
+  }
+  return { changes, current };
+}
+
+/**
+ * Which current files the merge rewrites: all of an unpartitioned table's;
+ * of a partitioned table's, those of the partitions the changes land in and
+ * of the partitions that hold a changed key now (it may be moving out).
+ */
+async function rewrittenFiles(duck: DuckDBConnection, input: MergeInput, current: Map<string, CurrentFile>): Promise<(file: CurrentFile) => boolean> {
+  const partitionBy = input.partitionBy;
+  if (!partitionBy) return () => true;
+  const touched = new Set((await changedPartitionValues(duck, partitionBy)).map((v) => partitionFolder(partitionBy, v)));
+  for (const file of await filesHoldingChangedKeys(duck, [...current.keys()], input.keyColumns)) touched.add(current.get(file)!.partition!);
+  return (file) => touched.has(file.partition!);
+}
+
+/** Writes the table `merged` as the version folder `folder`'s Parquet files, one folder per partition; returns their snapshot entries. */
+async function uploadMerged(store: LakeStore, scratch: Scratch, folder: string, input: MergeInput, columns: string[]): Promise<CurrentFile[]> {
+  const byFolder = new Map<string, (string | null)[]>();
+  for (const { value } of await mergedPartitions(scratch.duck)) {
+    const partition = input.partitionBy ? partitionFolder(input.partitionBy, value) : '';
+    byFolder.set(partition, [...(byFolder.get(partition) ?? []), value]);
+  }
+  const files: CurrentFile[] = [];
+  for (const [partition, values] of [...byFolder].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    const out = path.join(scratch.dir, 'out', partition || '_');
+    for (const written of await writeMerged(scratch.duck, values, columns, input.keyColumns, out, input.rowsPerFile ?? DEFAULT_ROWS_PER_FILE)) {
+      const key = `${folder}${partition ? `${partition}/` : ''}${path.basename(written.file)}`;
+      const { bytes } = await store.putFile(key, written.file);
+      files.push({ key, ...(partition ? { partition } : {}), rows: written.rows, bytes });
+    }
+  }
+  return files;
+}
+
+/** Publishes `snapshot`, whose files are all written: its own copy, the symlink manifest, then the pointer, the one write that makes it current. */
+async function publish(store: LakeStore, root: string, dir: string, snapshot: CurrentSnapshot): Promise<void> {
+  await store.putJson(snapshotKey(root, snapshot.version), snapshot);
+  const manifest = path.join(dir, 'manifest');
+  fs.writeFileSync(manifest, snapshot.files.map((f) => `${store.url(f.key)}\n`).join(''));
+  await store.putFile(symlinkManifestKey(root), manifest);
+  await store.putJson(pointerKey(root), snapshot);
+}
+
 /**
  * Merges `input.changeFiles` into the table's `current/` and publishes the
  * result as the next snapshot; returns it. Only the partitions the changes
@@ -132,53 +192,16 @@ export async function mergeIntoCurrent(store: LakeStore, tableRoot: string, inpu
   const folder = versionFolder(root, version);
   const scratch = await openScratch('lake-merge');
   try {
-    const local = (group: string, i: number) => path.join(scratch.dir, group, `${String(i).padStart(6, '0')}.parquet`);
-    fs.mkdirSync(path.join(scratch.dir, 'changes'));
-    fs.mkdirSync(path.join(scratch.dir, 'current'));
-    const changes: LocalFile[] = [];
-    for (const [i, key] of input.changeFiles.entries()) {
-      changes.push({ file: local('changes', i), name: store.url(key) });
-      await store.getFile(key, local('changes', i));
-    }
-    // Every current file: a partitioned table's files are read for the keys that move partition, an unpartitioned table's are all rewritten.
-    const current = new Map<string, CurrentFile>();
-    for (const [i, file] of (previous?.files ?? []).entries()) {
-      current.set(local('current', i), file);
-      await store.getFile(file.key, local('current', i));
-    }
-
+    const { changes, current } = await download(store, scratch.dir, input.changeFiles, previous?.files ?? []);
     const shape = { keyColumns: input.keyColumns, partitionBy: input.partitionBy };
     const columns = currentColumns(previous, await checkChangeFiles(scratch.duck, changes, shape));
     const seq = await loadChanges(scratch.duck, changes.map((c) => c.file));
-
-    // The partitions to rewrite: those the changes land in, and those that now hold a changed key.
-    let rewritten: (file: CurrentFile) => boolean = () => true;
-    if (input.partitionBy) {
-      const touched = new Set((await changedPartitionValues(scratch.duck, input.partitionBy)).map((v) => partitionFolder(input.partitionBy!, v)));
-      for (const file of await filesHoldingChangedKeys(scratch.duck, [...current.keys()], input.keyColumns)) touched.add(current.get(file)!.partition!);
-      rewritten = (file) => touched.has(file.partition!);
-    }
-    const base = [...current].filter(([, file]) => rewritten(file)).map(([localFile]) => localFile);
-    await mergeLatest(scratch.duck, base, columns, shape);
+    const rewritten = await rewrittenFiles(scratch.duck, input, current);
+    await mergeLatest(scratch.duck, [...current].filter(([, file]) => rewritten(file)).map(([file]) => file), columns, shape);
 
     // Whatever a failed earlier attempt left in this version's folder: no snapshot references it.
     await store.delete(await store.list(folder));
-    const files: CurrentFile[] = (previous?.files ?? []).filter((file) => !rewritten(file));
-    const byFolder = new Map<string, (string | null)[]>();
-    for (const { value } of await mergedPartitions(scratch.duck)) {
-      const name = input.partitionBy ? partitionFolder(input.partitionBy, value) : '';
-      byFolder.set(name, [...(byFolder.get(name) ?? []), value]);
-    }
-    for (const [partition, values] of [...byFolder].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-      const out = path.join(scratch.dir, 'out', partition || '_');
-      for (const written of await writeMerged(scratch.duck, values, columns, input.keyColumns, out, input.rowsPerFile ?? DEFAULT_ROWS_PER_FILE)) {
-        const key = `${folder}${partition ? `${partition}/` : ''}${path.basename(written.file)}`;
-        const { bytes } = await store.putFile(key, written.file);
-        files.push({ key, ...(partition ? { partition } : {}), rows: written.rows, bytes });
-      }
-    }
-
-    const mergedThrough = previous?.mergedThrough !== undefined && previous.mergedThrough > seq ? previous.mergedThrough : seq;
+    const files = [...(previous?.files ?? []).filter((file) => !rewritten(file)), ...(await uploadMerged(store, scratch, folder, input, columns))];
     const snapshot: CurrentSnapshot = {
       version,
       publishedAt: new Date().toISOString(),
@@ -186,14 +209,10 @@ export async function mergeIntoCurrent(store: LakeStore, tableRoot: string, inpu
       ...(input.partitionBy ? { partitionBy: input.partitionBy } : {}),
       columns,
       files,
-      mergedThrough,
+      mergedThrough: previous?.mergedThrough !== undefined && previous.mergedThrough > seq ? previous.mergedThrough : seq,
       ...(previous ? { previous: previous.version } : {}),
     };
-    await store.putJson(snapshotKey(root, version), snapshot);
-    const manifest = path.join(scratch.dir, 'manifest');
-    fs.writeFileSync(manifest, files.map((f) => `${store.url(f.key)}\n`).join(''));
-    await store.putFile(symlinkManifestKey(root), manifest);
-    await store.putJson(pointerKey(root), snapshot);
+    await publish(store, root, scratch.dir, snapshot);
     await expireSnapshots(store, root, snapshot, keep);
     return snapshot;
   } finally {
