@@ -93,7 +93,7 @@ test('a zero date fails the file, naming the columns it may be in and hiding the
   });
 });
 
-test('a full-load file from a staged export carries Op I when asked, the capture start as its seq, and the same types', async () => {
+test('a full-load file from a staged export carries Op I when asked (no Op column otherwise), the capture start as its seq, and the same types', async () => {
   const staged = path.join(scratch.dir, 'staged.parquet');
   await scratch.duck.run(
     `COPY (SELECT 5::INTEGER AS id, 2.5000::DECIMAL(20,4) AS price, '2026-01-01 00:00:00' AS placed, '2026-01-01 00:00:00' AS seen, '2026-01-01' AS day, 'x' AS note, NULL::BLOB AS raw) TO '${staged}' (FORMAT parquet)`,
@@ -103,7 +103,10 @@ test('a full-load file from a staged export carries Op I when asked, the capture
     const out = path.join(scratch.dir, `LOAD0000000${includeOp ? 1 : 2}.parquet`);
     const written = await writeFullLoadFile(scratch.duck, { file: staged, format: 'parquet' }, columns, { includeOp, seq, commitMs: ts }, out, 'parquet');
     assert.equal(written.rows, 1);
-    const [row] = await rowsOf(`SELECT Op, _ferry_seq, typeof(placed) AS t, typeof(price) AS p FROM read_parquet('${out}')`);
-    assert.deepEqual(row, { Op: includeOp ? 'I' : null, _ferry_seq: '00000003.000000000004', t: 'TIMESTAMP', p: 'DECIMAL(20,4)' });
+    const [row] = await rowsOf(`SELECT _ferry_seq, typeof(placed) AS t, typeof(price) AS p FROM read_parquet('${out}')`);
+    assert.deepEqual(row, { _ferry_seq: '00000003.000000000004', t: 'TIMESTAMP', p: 'DECIMAL(20,4)' });
+    const names = (await rowsOf(`SELECT column_name FROM (DESCRIBE SELECT * FROM read_parquet('${out}'))`)).map((r) => r.column_name);
+    assert.deepEqual(names.slice(0, 3), includeOp ? ['Op', '_ferry_ts', '_ferry_seq'] : ['_ferry_ts', '_ferry_seq', 'id'], 'Op first with includeOpForFullLoad, absent without, as DMS writes them');
+    if (includeOp) assert.deepEqual(await rowsOf(`SELECT DISTINCT Op FROM read_parquet('${out}')`), [{ Op: 'I' }]);
   }
 });

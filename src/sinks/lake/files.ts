@@ -93,10 +93,10 @@ export async function writeChangeFile(duck: DuckDBConnection, events: ChangeEven
 }
 
 /**
- * A staged export file (the bulk copy's rows, in staging types) as one full-load file at `out`. `op`: DMS writes
- * no `Op` on a Parquet full load unless includeOpForFullLoad is set; ferry always writes the column, `I` when asked
- * and NULL otherwise, so every file of a table has one shape. Full-load rows carry `seq`, the capture start's
- * (layout.ts fullLoadSeq), and the commit time `ts` of the capture start.
+ * A staged export file (the bulk copy's rows, in staging types) as one full-load file at `out`. `includeOp`: an `Op`
+ * column of `I` first, as DMS's includeOpForFullLoad writes it; without it no `Op` column, as DMS writes a full load
+ * by default (the merge reads such a file as inserts). Full-load rows carry `seq`, the capture start's (layout.ts
+ * fullLoadSeq), and the commit time `ts` of the capture start.
  */
 export async function writeFullLoadFile(
   duck: DuckDBConnection,
@@ -108,8 +108,8 @@ export async function writeFullLoadFile(
 ): Promise<WrittenFile> {
   const types = `{${columns.map((c) => `${sqlString(c.name)}: ${sqlString(stagingType(c))}`).join(', ')}}`;
   const reader = staged.format === 'csv' ? `read_csv(${sqlString(staged.file)}, header = true, columns = ${types})` : `read_parquet(${sqlString(staged.file)})`;
-  const op = meta.includeOp ? `'I'` : 'CAST(NULL AS VARCHAR)';
-  await copyOut(duck, `SELECT ${op} AS "Op", ${sqlString(commitTimestamp(meta.commitMs))} AS "_ferry_ts", ${sqlString(meta.seq)} AS "_ferry_seq", ${lakeSelect(columns)} FROM ${reader}`, out, format, columns);
+  const op = meta.includeOp ? `'I' AS "Op", ` : '';
+  await copyOut(duck, `SELECT ${op}${sqlString(commitTimestamp(meta.commitMs))} AS "_ferry_ts", ${sqlString(meta.seq)} AS "_ferry_seq", ${lakeSelect(columns)} FROM ${reader}`, out, format, columns);
   const [[rows]] = (await duck.runAndReadAll(`SELECT count(*)::BIGINT FROM ${reader}`)).getRows() as [[bigint]];
   return describeFile(out, Number(rows));
 }

@@ -58,7 +58,8 @@ async function fileColumns(duck: DuckDBConnection, file: string): Promise<string
  */
 export async function checkChangeFiles(duck: DuckDBConnection, files: LocalFile[], shape: MergeShape): Promise<string[]> {
   const sourceColumns: string[] = [];
-  const needed = [...CHANGE_COLUMNS, ...shape.keyColumns, ...(shape.partitionBy ? [shape.partitionBy] : [])];
+  // Op may be absent: a full-load file as DMS writes it without includeOpForFullLoad, every row an insert.
+  const needed = [...CHANGE_COLUMNS.filter((c) => c !== 'Op'), ...shape.keyColumns, ...(shape.partitionBy ? [shape.partitionBy] : [])];
   for (const { file, name } of files) {
     const columns = await fileColumns(duck, file);
     for (const column of needed) {
@@ -74,7 +75,7 @@ export async function checkChangeFiles(duck: DuckDBConnection, files: LocalFile[
     if (reserved) throw new Error(`${name} has a column ${duckIdent(reserved)}, a name the lake's merge uses for itself (${MERGE_COLUMNS.join(', ')}): rename the source column, or exclude it from the lake`);
     for (const column of columns) if (!(CHANGE_COLUMNS as readonly string[]).includes(column) && !sourceColumns.includes(column)) sourceColumns.push(column);
 
-    const [badOp] = await rows(duck, `SELECT Op AS op, count(*) AS n FROM read_parquet(${sqlString(file)}) WHERE Op IS NULL OR Op NOT IN (${OPS.map(sqlString).join(', ')}) GROUP BY Op LIMIT 1`);
+    const [badOp] = !columns.includes('Op') ? [] : await rows(duck, `SELECT Op AS op, count(*) AS n FROM read_parquet(${sqlString(file)}) WHERE Op IS NULL OR Op NOT IN (${OPS.map(sqlString).join(', ')}) GROUP BY Op LIMIT 1`);
     if (badOp) {
       const op = badOp.op === null ? 'NULL' : `'${String(badOp.op)}'`;
       throw new Error(`${name} holds ${badOp.n} row(s) with Op ${op}: a change file's Op is I, U or D (DMS's layout); remove the file from the merge or land it again with ferry's lake sink`);
@@ -88,9 +89,16 @@ export async function checkChangeFiles(duck: DuckDBConnection, files: LocalFile[
   return sourceColumns;
 }
 
+async function fileColumnsOf(duck: DuckDBConnection, table: string): Promise<string[]> {
+  return (await rows(duck, `DESCRIBE ${duckIdent(table)}`)).map((r) => String(r.column_name));
+}
+
 /** Loads the change files as the table `changes`, columns unioned by name. Returns the highest `_ferry_seq` in them. */
 export async function loadChanges(duck: DuckDBConnection, files: string[]): Promise<string> {
   await duck.run(`CREATE OR REPLACE TABLE changes AS SELECT * FROM read_parquet(${parquetList(files)}, union_by_name = true)`);
+  // Only files without an Op column leave it NULL here (checkChangeFiles refuses a NULL Op in one that has it).
+  if ((await fileColumnsOf(duck, 'changes')).includes('Op')) await duck.run(`UPDATE changes SET Op = 'I' WHERE Op IS NULL`);
+  else await duck.run(`ALTER TABLE changes ADD COLUMN Op VARCHAR DEFAULT 'I'`);
   const [top] = await rows(duck, 'SELECT max(_ferry_seq) AS seq FROM changes');
   return String(top!.seq);
 }
