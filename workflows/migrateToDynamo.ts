@@ -18,7 +18,6 @@ import {
   defineUpdate,
   isCancellation,
   log,
-  patched,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -43,10 +42,13 @@ const { preflight } = proxyActivities<typeof activities>({ startToCloseTimeout: 
 // heartbeat timeout is safe: a killed worker's work moves to another worker within seconds, as the load's does.
 const { planPartitions } = proxyActivities<typeof activities>({ startToCloseTimeout: '1 hour', heartbeatTimeout: '20 seconds', retry });
 const { readManifest } = proxyActivities<typeof activities>({ startToCloseTimeout: '1 minute', retry });
-const bulkStage = { startToCloseTimeout: '4 hours', heartbeatTimeout: '20 seconds', retry } as const;
-const tryCancelBulk = proxyActivities<typeof activities>(bulkStage);
 // An abort waits until the partitions in flight have stopped, so nothing writes the target once the run is cancelled.
-const waitCancelBulk = proxyActivities<typeof activities>({ ...bulkStage, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED });
+const { exportPartition, transformPartition } = proxyActivities<typeof activities>({
+  startToCloseTimeout: '4 hours',
+  heartbeatTimeout: '20 seconds',
+  retry,
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+});
 const { captureStart, cleanUpCapture, currentBinlogPosition, listShards, measureLag } = proxyActivities<typeof activities>({ startToCloseTimeout: '1 minute', retry });
 // Waits for apply to catch up before an automatic cutover; heartbeats while it polls.
 const { awaitLag } = proxyActivities<typeof activities>({ startToCloseTimeout: '30 days', heartbeatTimeout: '1 minute', retry });
@@ -66,9 +68,12 @@ const { captureChanges } = proxyActivities<typeof activities>({
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 });
 // A short heartbeat timeout: a killed worker's partition moves to another worker within seconds.
-const loadStage = { startToCloseTimeout: '12 hours', heartbeatTimeout: '20 seconds', retry } as const;
-const tryCancelLoad = proxyActivities<typeof activities>(loadStage);
-const waitCancelLoad = proxyActivities<typeof activities>({ ...loadStage, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED });
+const { loadPartition } = proxyActivities<typeof activities>({
+  startToCloseTimeout: '12 hours',
+  heartbeatTimeout: '20 seconds',
+  retry,
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+});
 
 /** `aborted`: cancelled (`ferry abort`); shown while the run waits for what it started to stop, and after. */
 export type MigrationPhase = 'preflight' | 'planning' | 'bulk' | 'catch-up' | 'cutover' | 'done' | 'failed' | 'aborted';
@@ -210,14 +215,9 @@ export async function migrateToDynamo(input: MigrationSpecInput, options: Migrat
   /**
    * An abort (the workflow's cancellation) stops the run only once nothing of it is left running: partitions in
    * flight stop at their next checkpoint, capture and apply stop, and then the run ends cancelled. A cutover already
-   * begun is not interrupted: it completes, and the run with it, or rolls back and fails the run. Runs started
-   * before this was patched in keep the earlier behaviour: cancellation reached every activity at once.
+   * begun is not interrupted: it completes, and the run with it, or rolls back and fails the run.
    */
-  const abortWaits = patched('abort-waits');
   const root = CancellationScope.current();
-  const percentFullWhenDone = patched('percent-full-when-done');
-  const { exportPartition, transformPartition } = abortWaits ? waitCancelBulk : tryCancelBulk;
-  const { loadPartition } = abortWaits ? waitCancelLoad : tryCancelLoad;
   const state: MigrationProgress = { phase: 'preflight', paused: false, writeBudget: spec.writeBudget.itemsPerSecond, tables: [], plannedRows: 0, rowsDone: 0, rowsInFlight: 0, percent: 0, partitionsRunning: [], startedAt };
   const loading = new Set<string>();
 
@@ -254,7 +254,7 @@ export async function migrateToDynamo(input: MigrationSpecInput, options: Migrat
       cutoverApproved = true;
       // An abort does not interrupt a cutover: this answers with its outcome (the catch below answers a run that ended first).
       const outcome = () => condition(() => cutoverOutcome !== undefined);
-      await (abortWaits ? CancellationScope.nonCancellable(outcome) : outcome());
+      await CancellationScope.nonCancellable(outcome);
       if (cutoverOutcome!.error !== undefined) throw cutoverOutcome!.error;
       return cutoverOutcome!.result!;
     },
@@ -293,10 +293,10 @@ export async function migrateToDynamo(input: MigrationSpecInput, options: Migrat
     ]);
   };
 
-  // With abortWaits, capture and apply are out of the abort's reach (a non-cancellable parent) and stopped by the
+  // Capture and apply are out of the abort's reach (a non-cancellable parent) and stopped by the
   // catch below: during a cutover they drain to the frozen position, and stopping them then would hold the
   // source's writes frozen until spec.capture.maxFreezeMs.
-  const captureScope = abortWaits ? new CancellationScope({ cancellable: true, parent: new CancellationScope({ cancellable: false }) }) : new CancellationScope();
+  const captureScope = new CancellationScope({ cancellable: true, parent: new CancellationScope({ cancellable: false }) });
   let capture: Promise<CaptureResult> | undefined;
   /** Capture and apply while they run: a failed or cancelled run waits for them to stop. */
   const background: Promise<unknown>[] = [];
@@ -337,9 +337,9 @@ export async function migrateToDynamo(input: MigrationSpecInput, options: Migrat
 
     // Apply follows capture: every shard, parents before children, until capture is complete. It starts with the
     // bulk copy and applies each table's changes once that table's load is done (activities/apply.ts).
-    const startApplying = async (waitForLoads: boolean) => {
+    const startApplying = async () => {
       const stream = state.capture!.stream;
-      const request = { stream, tables: checked.tables, versionsTable: checked.capture!.versionsTable, ...(waitForLoads ? { waitForLoads } : {}) };
+      const request = { stream, tables: checked.tables, versionsTable: checked.capture!.versionsTable, waitForLoads: true };
       const applyAll = async (): Promise<ApplyResult[]> => {
         const shards = await listShards(stream);
         const known = new Set(shards.map((s) => s.ShardId));
@@ -363,7 +363,7 @@ export async function migrateToDynamo(input: MigrationSpecInput, options: Migrat
       applying.catch((err) => void (failure ??= err));
     };
     let applying: Promise<ApplyResult[]> | undefined;
-    if (capture && state.capture && patched('apply-per-table')) await startApplying(true);
+    if (capture && state.capture) await startApplying();
 
     phase('bulk');
     const reports: PartitionReport[] = [];
@@ -381,7 +381,7 @@ export async function migrateToDynamo(input: MigrationSpecInput, options: Migrat
         table.itemsDone += report.items;
         state.rowsDone += report.rows;
         // Planned rows are counted before the copy: rows deleted meanwhile would leave a finished copy short of 100%.
-        const allDone = percentFullWhenDone && state.tables.every((t) => t.partitionsDone === t.partitions);
+        const allDone = state.tables.every((t) => t.partitionsDone === t.partitions);
         state.percent = state.plannedRows && !allDone ? Math.min(100, Math.round((state.rowsDone / state.plannedRows) * 1000) / 10) : 100;
         upsertSearchAttributes([{ key: FerryPercent, value: state.percent }]);
       } finally {
@@ -421,13 +421,12 @@ export async function migrateToDynamo(input: MigrationSpecInput, options: Migrat
     if (capture && state.capture) {
       // Drain: everything the source wrote until now must be in the stream before the run ends.
       phase('catch-up');
-      if (!applying) await startApplying(false); // runs started before per-table catch-up
       let cutover: Promise<CutoverResult> | undefined;
       if (spec.capture!.cutover === 'none') {
         // No cutover: drain at once to the binlog's end, then let apply finish.
         captureStopAt = await currentBinlogPosition(spec);
       } else {
-        if (spec.capture!.cutover === 'auto' && patched('auto-cutover-waits-in-an-activity')) {
+        if (spec.capture!.cutover === 'auto') {
           // One activity polls the lag, however long catch-up takes: a timer and a lag measurement every 2 s here
           // would add about 8 history events every 2 s, and a history holds 50,000 (over 3 hours of waiting).
           const waiting = new CancellationScope();
@@ -437,14 +436,6 @@ export async function migrateToDynamo(input: MigrationSpecInput, options: Migrat
           if (failure !== undefined) {
             waiting.cancel();
             throw failure;
-          }
-        } else if (spec.capture!.cutover === 'auto') {
-          // Runs started before the patch above replay this loop.
-          for (;;) {
-            const lag = await measureLag(shardCount);
-            if (lag.ready && lag.maxMillisBehind <= spec.capture!.maxLagMs) break;
-            await condition(() => failure !== undefined, '2 seconds');
-            if (failure !== undefined) throw failure;
           }
         } else {
           await condition(() => cutoverApproved || failure !== undefined);
@@ -460,17 +451,13 @@ export async function migrateToDynamo(input: MigrationSpecInput, options: Migrat
           await condition(() => frozenAt !== undefined || cutoverOutcome !== undefined);
           if (frozenAt === undefined) await cutover; // failed before the freeze: throws
         };
-        if (abortWaits) {
-          // An abort that came with the approval, or while the lag was measured, stops the run before any freeze.
-          if (root.consideredCancelled) throw new CancelledFailure('the migration was aborted before its cutover began');
-          // From here the abort waits: the cutover and the drain behind it end in a flip or a rollback.
-          await CancellationScope.nonCancellable(cutOver);
-        } else {
-          await cutOver();
-        }
+        // An abort that came with the approval, or while the lag was measured, stops the run before any freeze.
+        if (root.consideredCancelled) throw new CancelledFailure('the migration was aborted before its cutover began');
+        // From here the abort waits: the cutover and the drain behind it end in a flip or a rollback.
+        await CancellationScope.nonCancellable(cutOver);
       }
       // Capture and apply are out of the abort's reach (see captureScope): without a cutover, an abort stops the drain.
-      const drain = <T>(work: Promise<T>): Promise<T> => (abortWaits && !cutover ? Promise.race([work, root.cancelRequested]) : work);
+      const drain = <T>(work: Promise<T>): Promise<T> => (!cutover ? Promise.race([work, root.cancelRequested]) : work);
       const finish = async (): Promise<MigrationReport['capture']> => {
         state.capture!.stopAt = captureStopAt;
         const shipped = await drain(capture!);
@@ -482,20 +469,20 @@ export async function migrateToDynamo(input: MigrationSpecInput, options: Migrat
         return { stream: state.capture!.stream, startReused: state.capture!.reused, resumeNote: state.capture!.resumeNote, ...shipped, apply: applied, cutover: cut };
       };
       // Past a cutover the migration is done whatever is asked of it: its report and clean-up are not cancelled.
-      captured = abortWaits && cutover ? await CancellationScope.nonCancellable(finish) : await finish();
+      captured = cutover ? await CancellationScope.nonCancellable(finish) : await finish();
     }
 
     phase('done');
     return { ...buildReport(spec.name, plans, reports, checked.createdTables, workflowNow() - startedAt), capture: captured };
   } catch (err) {
     state.error = err instanceof Error ? err.message : String(err);
-    phase(abortWaits && isCancellation(err) ? 'aborted' : 'failed');
+    phase(isCancellation(err) ? 'aborted' : 'failed');
     cutoverOutcome ??= { error: err }; // an approval still waiting gets the reason the run ended
     // Stop capturing: a failed or cancelled migration leaves nothing running.
     // Wait until they have stopped, so a cancelled run leaves nothing reading the binlog or writing the target.
     await CancellationScope.nonCancellable(async () => {
       captureScope.cancel();
-      await Promise.allSettled(abortWaits ? [...background, ...running] : background);
+      await Promise.allSettled([...background, ...running]);
     });
     throw err;
   }
