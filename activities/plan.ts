@@ -3,7 +3,7 @@
  * picking bounds so partitions hold about equal row counts.
  */
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
-import { BoundaryPicker, partitionLimitProblem, quoteIdent, rangePredicate, toKeyPart, type PartitionRange, type PickerState } from '../src/bulk/partitionPlan.js';
+import { BoundaryPicker, partitionLimitProblem, quoteIdent, rangePredicate, sameKey, toKeyPart, type PartitionRange, type PickerState } from '../src/bulk/partitionPlan.js';
 import { migrationKeys, type SourceTable, type Staging } from '../src/bulk/model.js';
 import { stagingS3 } from '../src/aws.js';
 import { loadConfig } from '../src/config.js';
@@ -86,10 +86,11 @@ async function planTable(spec: MigrationSpec, source: SourceTable, progress: Pla
       const integerColumns = new Set(source.columns.filter((c) => c.family === 'integer').map((c) => c.name));
       // After the checkpoint's last key: it was taken at a key change, so every row of that key had been seen.
       const after = picker.lastKey ? rangePredicate({ table: source.table, index: 0, columns: source.splitColumns, after: picker.lastKey, plannedRows: 0 }, integerColumns) : { sql: 'TRUE', params: [] };
+      const everyMs = checkpointEveryMs();
       let savedAt = Date.now();
       for await (const row of streamRows(db, `SELECT ${columns} FROM ${table} WHERE ${after.sql} ORDER BY ${columns}`, after.params, 10_000)) {
         const key = row.map(toKeyPart);
-        if (Date.now() - savedAt >= checkpointEveryMs() && JSON.stringify(key) !== JSON.stringify(picker.lastKey)) {
+        if (Date.now() - savedAt >= everyMs && !sameKey(picker.lastKey, key)) {
           if (signal.aborted) throw new CancelledFailure('planning was cancelled; its checkpoint is saved');
           await checkpoints.save({ rows, partitions, picker: picker.snapshot(), savedAt: new Date().toISOString() });
           savedAt = Date.now();

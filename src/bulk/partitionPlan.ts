@@ -38,7 +38,8 @@ export function fromKeyPart(part: KeyPart): string | number | Buffer {
   return typeof part === 'object' ? Buffer.from(part.$b64, 'base64') : part;
 }
 
-function sameKey(a: KeyTuple | undefined, b: KeyTuple): boolean {
+/** Whether two split keys are the same key (a bound never falls between them). */
+export function sameKey(a: KeyTuple | undefined, b: KeyTuple): boolean {
   return a !== undefined && JSON.stringify(a) === JSON.stringify(b);
 }
 

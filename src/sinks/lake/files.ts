@@ -9,6 +9,7 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import { pipeline } from 'node:stream/promises';
 import { copyFormat, duckIdent, sqlString, stagingAppender } from '../../bulk/duck.js';
 import { decodeValue, type ChangeEvent } from '../../capture/events.js';
 import { DYNAMODB_MAX_DIGITS, fromMysql, stagingType, type SourceColumn } from '../../mapping/types.js';
@@ -60,8 +61,11 @@ export interface WrittenFile {
   md5: string;
 }
 
-function describeFile(file: string, rows: number): WrittenFile {
-  return { rows, bytes: fs.statSync(file).size, md5: createHash('md5').update(fs.readFileSync(file)).digest('hex') };
+/** The file's size and MD5, hashed as a stream: a full-load file can be far larger than memory should hold. */
+async function describeFile(file: string, rows: number): Promise<WrittenFile> {
+  const hash = createHash('md5');
+  await pipeline(fs.createReadStream(file), hash);
+  return { rows, bytes: fs.statSync(file).size, md5: hash.digest('hex') };
 }
 
 /**
@@ -109,14 +113,15 @@ export async function writeFullLoadFile(
   const types = `{${columns.map((c) => `${sqlString(c.name)}: ${sqlString(stagingType(c))}`).join(', ')}}`;
   const reader = staged.format === 'csv' ? `read_csv(${sqlString(staged.file)}, header = true, columns = ${types})` : `read_parquet(${sqlString(staged.file)})`;
   const op = meta.includeOp ? `'I' AS "Op", ` : '';
-  await copyOut(duck, `SELECT ${op}${sqlString(commitTimestamp(meta.commitMs))} AS "_ferry_ts", ${sqlString(meta.seq)} AS "_ferry_seq", ${lakeSelect(columns)} FROM ${reader}`, out, format, columns);
-  const [[rows]] = (await duck.runAndReadAll(`SELECT count(*)::BIGINT FROM ${reader}`)).getRows() as [[bigint]];
-  return describeFile(out, Number(rows));
+  const rows = await copyOut(duck, `SELECT ${op}${sqlString(commitTimestamp(meta.commitMs))} AS "_ferry_ts", ${sqlString(meta.seq)} AS "_ferry_seq", ${lakeSelect(columns)} FROM ${reader}`, out, format, columns);
+  return describeFile(out, rows);
 }
 
-async function copyOut(duck: DuckDBConnection, select: string, out: string, format: LakeFormat, columns: SourceColumn[]): Promise<void> {
+/** COPYs `select` to `out`; returns the rows written, as COPY counts them. */
+async function copyOut(duck: DuckDBConnection, select: string, out: string, format: LakeFormat, columns: SourceColumn[]): Promise<number> {
   try {
-    await duck.run(`COPY (${select}) TO ${sqlString(out)} (${copyFormat(format)})`);
+    const result = await duck.runAndReadAll(`COPY (${select}) TO ${sqlString(out)} (${copyFormat(format)})`);
+    return Number(result.getRows()[0]![0]);
   } catch (err) {
     const message = (err as Error).message;
     if (!/Conversion Error|Could not convert|Invalid Input Error/i.test(message)) throw err;
